@@ -1,0 +1,37 @@
+// Names that are API: users, charts and workloads depend on them. Change them only with a new API version.
+
+export const GROUP = 'keyrotor.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'ApiKey';
+export const PLURAL = 'apikeys';
+
+/** The field manager of every write, so managedFields tell who owns what. */
+export const FIELD_MANAGER = 'keyrotor';
+/** events.k8s.io/v1 reportingController. */
+export const REPORTING_CONTROLLER = 'keyrotor.dev/operator';
+
+export const SECRET_TYPE = 'keyrotor.dev/api-key';
+
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'keyrotor';
+export const LABEL_API_KEY = 'keyrotor.dev/apikey';
+/** Selects the Secrets keyrotor caches: never every Secret in the cluster. */
+export const MANAGED_SECRET_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`;
+
+/** On a Secret: when its current key was issued (RFC 3339). */
+export const ANNOTATION_ISSUED_AT = 'keyrotor.dev/issued-at';
+/** On an existing Secret keyrotor does not own: "true" lets keyrotor take it over (and replace its data). */
+export const ANNOTATION_ADOPT = 'keyrotor.dev/adopt';
+
+/** Secret data keys. */
+export const DATA_API_KEY = 'api-key';
+export const DATA_KEY_ID = 'key-id';
+export const DATA_SCOPES = 'scopes';
+export const DATA_EXPIRES_AT = 'expires-at';
+export const DATA_PREVIOUS_API_KEY = 'previous-api-key';
+export const DATA_PREVIOUS_KEY_ID = 'previous-key-id';
+export const DATA_PREVIOUS_EXPIRES_AT = 'previous-expires-at';
+
+/** Label and annotation prefixes a secretTemplate may not set: they are keyrotor's. */
+export const RESERVED_METADATA_PREFIXES = ['keyrotor.dev/', LABEL_MANAGED_BY] as const;

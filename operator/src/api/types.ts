@@ -1,0 +1,73 @@
+// The ApiKey resource as the API server stores it (crds/keyrotor.dev_apikeys.yaml is the schema).
+// Timestamps are RFC 3339 strings: the cache may hold Date objects for built-in types, never for these.
+
+export type Environment = 'development' | 'test' | 'staging' | 'production';
+export const ENVIRONMENTS: readonly Environment[] = ['development', 'test', 'staging', 'production'];
+
+export interface RotationSpec {
+  rotateBefore?: string;
+  schedule?: string;
+  timeZone?: string;
+  gracePeriod?: string;
+}
+
+export interface SecretTemplate {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface ApiKeySpec {
+  secretName?: string;
+  environment?: Environment;
+  scopes?: string[];
+  keyPrefix?: string;
+  keyBits?: number;
+  expiresAfter?: string;
+  rotation?: RotationSpec;
+  secretTemplate?: SecretTemplate;
+  revoked?: boolean;
+  revocationReason?: string;
+  readers?: { serviceAccounts?: string[] };
+  rolloutRestartTargets?: { kind: string; name: string }[];
+}
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export interface ApiKeyStatus {
+  conditions?: Condition[];
+  observedGeneration?: number;
+  secretName?: string;
+  keyId?: string;
+  issuedAt?: string;
+  expiresAt?: string;
+  nextRotationAt?: string;
+  rotationCount?: number;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  deletionTimestamp?: string;
+}
+
+export interface ApiKey {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec: ApiKeySpec;
+  status?: ApiKeyStatus;
+}
