@@ -1,0 +1,36 @@
+import type { Logger } from 'pino';
+
+/** The lifecycle actions the audit log records; one line per action, as JSON. */
+export type AuditAction =
+  | 'issued'
+  | 'reissued'
+  | 'rotated'
+  | 'recreated'
+  | 'replaced-tampered'
+  | 'adopted'
+  | 'restored'
+  | 'recovered'
+  | 'conflict'
+  | 'rejected-spec'
+  | 'rejected-secret';
+
+export interface AuditEntry {
+  readonly action: AuditAction;
+  readonly namespace: string;
+  readonly apiKey: string;
+  readonly secret: string;
+  /** The key now current (fingerprint), when there is one. */
+  readonly keyId?: string;
+  /** The key replaced, when one was. */
+  readonly previousKeyId?: string;
+  readonly reason: string;
+  readonly message: string;
+}
+
+/**
+ * Writes audit lines through the operator's logger (so they share its redaction), marked `audit: true`
+ * for a log pipeline to keep: Events live an hour in etcd, the audit trail must outlive them.
+ */
+export function writeAudit(logger: Logger, entry: AuditEntry): void {
+  logger.info({ audit: true, ...entry }, `audit: ${entry.action} ${entry.namespace}/${entry.apiKey}`);
+}

@@ -1,0 +1,187 @@
+import {
+  ANNOTATION_ISSUED_AT,
+  API_VERSION,
+  DATA_API_KEY,
+  DATA_EXPIRES_AT,
+  DATA_KEY_ID,
+  DATA_PREVIOUS_API_KEY,
+  DATA_PREVIOUS_EXPIRES_AT,
+  DATA_PREVIOUS_KEY_ID,
+  DATA_SCOPES,
+  KIND,
+  LABEL_API_KEY,
+  LABEL_MANAGED_BY,
+  MANAGED_BY_VALUE,
+  SECRET_TYPE,
+} from '../api/names.ts';
+import type { ApiKey } from '../api/types.ts';
+import type { ResolvedSpec } from './spec.ts';
+
+/** The parts of a Secret keyrotor reads; data values are base64 as the API serves them. */
+export interface SecretLike {
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
+  };
+  type?: string;
+  data?: Record<string, string>;
+}
+
+/** A Secret as keyrotor writes it with server-side apply. */
+export interface SecretManifest {
+  apiVersion: 'v1';
+  kind: 'Secret';
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion?: string;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+    ownerReferences: {
+      apiVersion: string;
+      kind: string;
+      name: string;
+      uid: string;
+      controller: true;
+      blockOwnerDeletion: true;
+    }[];
+  };
+  type: string;
+  data: Record<string, string>;
+}
+
+export interface CurrentKey {
+  readonly key: string;
+  readonly keyId: string;
+  readonly issuedAt: Date;
+  readonly expiresAt: Date;
+}
+
+export interface PreviousKey {
+  readonly key: string;
+  readonly keyId: string;
+  /** When the previous key stops being served: the end of its grace period or its own expiry. */
+  readonly expiresAt: Date;
+}
+
+const encode = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+const decode = (base64: string | undefined) =>
+  base64 === undefined ? undefined : Buffer.from(base64, 'base64').toString('utf8');
+
+function parseTime(text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const time = new Date(text);
+  return Number.isNaN(time.getTime()) ? undefined : time;
+}
+
+/** True when the Secret's controller is this ApiKey (same uid, not just the same name). */
+export function isControlledBy(secret: SecretLike, apiKey: ApiKey): boolean {
+  return (secret.metadata?.ownerReferences ?? []).some(
+    (ref) => ref.controller === true && ref.uid === apiKey.metadata.uid && ref.kind === KIND,
+  );
+}
+
+/** What a Secret holds, decoded; undefined fields are missing or unreadable. */
+export interface SecretContents {
+  readonly key: string | undefined;
+  readonly keyId: string | undefined;
+  readonly issuedAt: Date | undefined;
+  readonly expiresAt: Date | undefined;
+  readonly previousKey: string | undefined;
+  readonly previousKeyId: string | undefined;
+  readonly previousExpiresAt: Date | undefined;
+}
+
+export function readSecret(secret: SecretLike): SecretContents {
+  const data = secret.data ?? {};
+  return {
+    key: decode(data[DATA_API_KEY]),
+    keyId: decode(data[DATA_KEY_ID]),
+    issuedAt: parseTime(secret.metadata?.annotations?.[ANNOTATION_ISSUED_AT]),
+    expiresAt: parseTime(decode(data[DATA_EXPIRES_AT])),
+    previousKey: decode(data[DATA_PREVIOUS_API_KEY]),
+    previousKeyId: decode(data[DATA_PREVIOUS_KEY_ID]),
+    previousExpiresAt: parseTime(decode(data[DATA_PREVIOUS_EXPIRES_AT])),
+  };
+}
+
+export function desiredSecret(
+  apiKey: ApiKey,
+  spec: ResolvedSpec,
+  current: CurrentKey,
+  previous: PreviousKey | undefined,
+): SecretManifest {
+  const data: Record<string, string> = {
+    [DATA_API_KEY]: encode(current.key),
+    [DATA_KEY_ID]: encode(current.keyId),
+    [DATA_SCOPES]: encode(spec.scopes.join(' ')),
+    [DATA_EXPIRES_AT]: encode(current.expiresAt.toISOString()),
+  };
+  if (previous !== undefined) {
+    data[DATA_PREVIOUS_API_KEY] = encode(previous.key);
+    data[DATA_PREVIOUS_KEY_ID] = encode(previous.keyId);
+    data[DATA_PREVIOUS_EXPIRES_AT] = encode(previous.expiresAt.toISOString());
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: spec.secretName,
+      namespace: apiKey.metadata.namespace,
+      // The template first, so keyrotor's own labels win (the schema refuses clashes anyway).
+      labels: { ...spec.labels, [LABEL_MANAGED_BY]: MANAGED_BY_VALUE, [LABEL_API_KEY]: apiKey.metadata.name },
+      annotations: { ...spec.annotations, [ANNOTATION_ISSUED_AT]: current.issuedAt.toISOString() },
+      ownerReferences: [
+        {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          name: apiKey.metadata.name,
+          uid: apiKey.metadata.uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    type: SECRET_TYPE,
+    data,
+  };
+}
+
+const KEYROTOR_DATA = new Set([
+  DATA_API_KEY,
+  DATA_KEY_ID,
+  DATA_SCOPES,
+  DATA_EXPIRES_AT,
+  DATA_PREVIOUS_API_KEY,
+  DATA_PREVIOUS_KEY_ID,
+  DATA_PREVIOUS_EXPIRES_AT,
+]);
+
+function subsetDiffers(wanted: Record<string, string>, actual: Record<string, string> | undefined): boolean {
+  return Object.entries(wanted).some(([key, value]) => actual?.[key] !== value);
+}
+
+/**
+ * What differs between the Secret as it is and as keyrotor would write it, by name (never by value):
+ * empty when nothing needs writing. Labels and annotations others add are theirs to keep.
+ */
+export function secretDrift(observed: SecretLike, desired: SecretManifest): string[] {
+  const drift: string[] = [];
+  if (observed.type !== desired.type) drift.push('type');
+  if (subsetDiffers(desired.metadata.labels, observed.metadata?.labels)) drift.push('labels');
+  if (subsetDiffers(desired.metadata.annotations, observed.metadata?.annotations)) drift.push('annotations');
+  const observedData = observed.data ?? {};
+  const changedData = [...KEYROTOR_DATA].filter((key) => observedData[key] !== desired.data[key]);
+  drift.push(...changedData.map((key) => `data.${key}`));
+  const ownerRef = desired.metadata.ownerReferences[0];
+  const hasOwner = (observed.metadata?.ownerReferences ?? []).some(
+    (ref) => ref.uid === ownerRef?.uid && ref.controller === true,
+  );
+  if (!hasOwner) drift.push('ownerReferences');
+  return drift;
+}

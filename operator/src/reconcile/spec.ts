@@ -1,0 +1,110 @@
+import { RESERVED_METADATA_PREFIXES } from '../api/names.ts';
+import { ENVIRONMENTS, type ApiKey, type Environment } from '../api/types.ts';
+import { DEFAULT_KEY_BITS, DEFAULT_KEY_PREFIX, validateKeyOptions } from '../keys/format.ts';
+import { formatDuration, parseDuration } from '../schedule/duration.ts';
+
+const DEFAULT_EXPIRES_AFTER = '90d';
+const SCOPE_PATTERN = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*:[a-z*][a-z0-9-]*$/;
+
+/** An ApiKey's spec with defaults applied and every value checked: what the decision works from. */
+export interface ResolvedSpec {
+  readonly secretName: string;
+  readonly environment: Environment;
+  readonly scopes: readonly string[];
+  readonly keyPrefix: string;
+  readonly keyBits: number;
+  readonly expiresAfterMs: number;
+  readonly rotateBeforeMs: number;
+  readonly gracePeriodMs: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+export type SpecResult = { ok: true; spec: ResolvedSpec } | { ok: false; message: string };
+
+function reservedKeys(map: Record<string, string> | undefined): string[] {
+  return Object.keys(map ?? {}).filter((key) =>
+    RESERVED_METADATA_PREFIXES.some((prefix) => key.startsWith(prefix)),
+  );
+}
+
+function checkScopes(scopes: readonly string[], problems: string[]): void {
+  if (scopes.length === 0) problems.push('scopes must list at least one scope');
+  const badScopes = scopes.filter((scope) => !SCOPE_PATTERN.test(scope));
+  if (badScopes.length > 0) {
+    problems.push(
+      `scopes ${badScopes.map((scope) => `"${scope}"`).join(', ')} must look like resource:action`,
+    );
+  }
+  if (new Set(scopes).size !== scopes.length) problems.push('scopes must not repeat');
+}
+
+interface Lifetimes {
+  readonly expiresAfterMs: number;
+  readonly rotateBeforeMs: number;
+  readonly gracePeriodMs: number;
+}
+
+function checkLifetimes(spec: ApiKey['spec'], problems: string[]): Lifetimes {
+  const duration = (field: string, text: string | undefined, fallback: number): number => {
+    if (text === undefined) return fallback;
+    const ms = parseDuration(text);
+    if (ms !== undefined) return ms;
+    problems.push(`${field} "${text}" is not a duration such as 90d, 720h or 1h30m`);
+    return fallback;
+  };
+  const expiresAfterMs = duration('expiresAfter', spec.expiresAfter ?? DEFAULT_EXPIRES_AFTER, 0);
+  if (expiresAfterMs < 3_600_000) problems.push('expiresAfter must be at least 1h');
+  const rotateBeforeMs = duration(
+    'rotation.rotateBefore',
+    spec.rotation?.rotateBefore,
+    Math.floor(expiresAfterMs / 3),
+  );
+  if (rotateBeforeMs >= expiresAfterMs) {
+    problems.push(
+      `rotation.rotateBefore (${formatDuration(rotateBeforeMs)}) must be shorter than expiresAfter`,
+    );
+  }
+  const gracePeriodMs = duration('rotation.gracePeriod', spec.rotation?.gracePeriod, 0);
+  if (gracePeriodMs >= expiresAfterMs)
+    problems.push('rotation.gracePeriod must be shorter than expiresAfter');
+  return { expiresAfterMs, rotateBeforeMs, gracePeriodMs };
+}
+
+/**
+ * Applies defaults and re-checks what the CRD's schema checks. The schema is the first gate, but an
+ * older CRD, a schema change ratcheted over stored objects, or a server without CEL can let bad
+ * values through; the controller must then refuse clearly rather than act on them.
+ */
+export function resolveSpec(apiKey: ApiKey): SpecResult {
+  const { spec, metadata } = apiKey;
+  const problems: string[] = [];
+  const environment = spec.environment ?? 'production';
+  if (!ENVIRONMENTS.includes(environment)) {
+    problems.push(`environment "${environment}" is not one of ${ENVIRONMENTS.join(', ')}`);
+  }
+  const scopes = spec.scopes ?? [];
+  checkScopes(scopes, problems);
+  const keyPrefix = spec.keyPrefix ?? DEFAULT_KEY_PREFIX;
+  const keyBits = spec.keyBits ?? DEFAULT_KEY_BITS;
+  const keyProblem = validateKeyOptions({ prefix: keyPrefix, bits: keyBits, environment });
+  if (keyProblem !== undefined) problems.push(keyProblem);
+  const lifetimes = checkLifetimes(spec, problems);
+  const labels = spec.secretTemplate?.labels ?? {};
+  const annotations = spec.secretTemplate?.annotations ?? {};
+  const reserved = [...reservedKeys(labels), ...reservedKeys(annotations)];
+  if (reserved.length > 0)
+    problems.push(`secretTemplate may not set ${reserved.join(', ')}: keyrotor sets those itself`);
+
+  if (problems.length > 0) return { ok: false, message: problems.join('; ') };
+  const secretName = spec.secretName ?? metadata.name;
+  return {
+    ok: true,
+    spec: { secretName, environment, scopes, keyPrefix, keyBits, ...lifetimes, labels, annotations },
+  };
+}
+
+/** The Secret an ApiKey writes, even when the rest of its spec is invalid. */
+export function secretNameOf(apiKey: ApiKey): string {
+  return apiKey.spec.secretName ?? apiKey.metadata.name;
+}
