@@ -61,7 +61,8 @@ export interface ObjectMeta {
   resourceVersion?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
-  deletionTimestamp?: string;
+  // Typed as the client types it; a watch delivers a string. Only its presence matters.
+  deletionTimestamp?: Date;
 }
 
 export interface ApiKey {

@@ -158,7 +158,7 @@ describe('decide: issuing', () => {
 
   it('does nothing for an ApiKey being deleted (garbage collection removes the Secret)', () => {
     const plan = run({
-      apiKey: apiKey({}, { metadata: { ...apiKey().metadata, deletionTimestamp: T0.toISOString() } }),
+      apiKey: apiKey({}, { metadata: { ...apiKey().metadata, deletionTimestamp: T0 } }),
       secret: undefined,
       now: T0,
     });

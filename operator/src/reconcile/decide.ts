@@ -23,6 +23,8 @@ export const CONFLICT_RECHECK_MS = 60_000;
 export interface DecideConfig {
   /** Makes a new key; the CSPRNG in production, a deterministic source in tests. */
   readonly generateKey: (options: KeyOptions) => string;
+  /** How soon to look again at a Secret keyrotor may not touch; default CONFLICT_RECHECK_MS. */
+  readonly conflictRecheckMs?: number;
 }
 
 export interface DecideInput {
@@ -79,7 +81,7 @@ const addMs = (time: Date, ms: number) => new Date(time.getTime() + ms);
 
 /** Ready=False for a reason keyrotor cannot fix by itself; the Secret is left exactly as it is. */
 function refuse(
-  input: DecideInput,
+  input: Pick<DecideInput, 'apiKey' | 'now'>,
   reason: Reason,
   message: string,
   audit: AuditAction,
@@ -280,6 +282,19 @@ function chooseForExisting(input: DecideInput, spec: ResolvedSpec, contents: Sec
   return { current, previous, replaced: true, events, audit };
 }
 
+/** How long to wait before trying again a Secret the API server refused. */
+export const REJECTED_RECHECK_MS = 300_000;
+
+/**
+ * The plan when the API server refused the Secret keyrotor wrote (an invalid template value, a
+ * quota, a denied permission): Ready=False, once, and a look again later; the old key stays.
+ */
+export function refuseSecret(apiKey: ApiKey, now: Date, serverMessage: string): Plan {
+  const kept = apiKey.status?.keyId ? `; key ${apiKey.status.keyId} is unchanged` : '';
+  const message = `the API server refused Secret ${secretNameOf(apiKey)}: ${serverMessage}${kept}`;
+  return refuse({ apiKey, now }, Reason.SecretRejected, message, 'rejected-secret', REJECTED_RECHECK_MS);
+}
+
 function withResourceVersion(manifest: SecretManifest, resourceVersion: string | undefined): SecretManifest {
   return resourceVersion === undefined
     ? manifest
@@ -361,6 +376,16 @@ function readyStatus(apiKey: ApiKey, spec: ResolvedSpec, choice: KeyChoice, now:
   };
 }
 
+/** Whose Secret it is: none yet, this ApiKey's, someone else's that may be adopted, or someone else's. */
+function ownershipOf(
+  secret: SecretLike | undefined,
+  apiKey: ApiKey,
+): 'missing' | 'owned' | 'adoptable' | 'foreign' {
+  if (secret === undefined) return 'missing';
+  if (isControlledBy(secret, apiKey)) return 'owned';
+  return secret.metadata?.annotations?.[ANNOTATION_ADOPT] === 'true' ? 'adoptable' : 'foreign';
+}
+
 const NOTHING_TO_DO: Omit<Plan, 'status'> = {
   secretWrite: undefined,
   statusChanged: false,
@@ -392,19 +417,19 @@ export function decide(input: DecideInput): Plan {
   }
   const spec = resolved.spec;
 
-  const owned = secret !== undefined && isControlledBy(secret, apiKey);
-  const adopting =
-    secret !== undefined && !owned && secret.metadata?.annotations?.[ANNOTATION_ADOPT] === 'true';
-  if (secret !== undefined && !owned && !adopting) {
+  const ownership = ownershipOf(secret, apiKey);
+  if (ownership === 'foreign') {
     const message =
       `Secret ${spec.secretName} already exists and is not managed by this ApiKey, so keyrotor will not overwrite it. ` +
       `Delete it, set another spec.secretName on a new ApiKey, or annotate the Secret ${ANNOTATION_ADOPT}=true to let keyrotor replace its contents`;
-    return refuse(input, Reason.SecretConflict, message, 'conflict', CONFLICT_RECHECK_MS);
+    const recheckMs = input.config.conflictRecheckMs ?? CONFLICT_RECHECK_MS;
+    return refuse(input, Reason.SecretConflict, message, 'conflict', recheckMs);
   }
-
-  const choice = owned
-    ? chooseForExisting(input, spec, readSecret(secret))
-    : chooseForMissing(input, spec, adopting);
+  const owned = ownership === 'owned';
+  const choice =
+    owned && secret !== undefined
+      ? chooseForExisting(input, spec, readSecret(secret))
+      : chooseForMissing(input, spec, ownership === 'adoptable');
   const secretPlan = planSecret(
     input,
     desiredSecret(apiKey, spec, choice.current, choice.previous),

@@ -22,6 +22,41 @@ export interface ResolvedSpec {
 
 export type SpecResult = { ok: true; spec: ResolvedSpec } | { ok: false; message: string };
 
+// Kubernetes' own rules for label and annotation keys (an optional DNS prefix, then a name) and label
+// values. The CRD leaves them to the controller: written as CEL they would cost more than the budget.
+const QUALIFIED_NAME =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+const MAX_ANNOTATIONS_BYTES = 256 * 1024;
+
+function checkTemplate(
+  labels: Record<string, string>,
+  annotations: Record<string, string>,
+  problems: string[],
+): void {
+  for (const [key, value] of Object.entries(labels)) {
+    if (!QUALIFIED_NAME.test(key)) problems.push(`secretTemplate.labels: "${key}" is not a valid label key`);
+    else if (!LABEL_VALUE.test(value)) {
+      problems.push(
+        `secretTemplate.labels: the value of "${key}" must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+      );
+    }
+  }
+  for (const key of Object.keys(annotations)) {
+    if (!QUALIFIED_NAME.test(key))
+      problems.push(`secretTemplate.annotations: "${key}" is not a valid annotation key`);
+  }
+  const size = Object.entries(annotations).reduce(
+    (total, [key, value]) => total + key.length + value.length,
+    0,
+  );
+  if (size > MAX_ANNOTATIONS_BYTES)
+    problems.push('secretTemplate.annotations are larger than 256 KiB in total');
+  const reserved = [...reservedKeys(labels), ...reservedKeys(annotations)];
+  if (reserved.length > 0)
+    problems.push(`secretTemplate may not set ${reserved.join(', ')}: keyrotor sets those itself`);
+}
+
 function reservedKeys(map: Record<string, string> | undefined): string[] {
   return Object.keys(map ?? {}).filter((key) =>
     RESERVED_METADATA_PREFIXES.some((prefix) => key.startsWith(prefix)),
@@ -92,9 +127,7 @@ export function resolveSpec(apiKey: ApiKey): SpecResult {
   const lifetimes = checkLifetimes(spec, problems);
   const labels = spec.secretTemplate?.labels ?? {};
   const annotations = spec.secretTemplate?.annotations ?? {};
-  const reserved = [...reservedKeys(labels), ...reservedKeys(annotations)];
-  if (reserved.length > 0)
-    problems.push(`secretTemplate may not set ${reserved.join(', ')}: keyrotor sets those itself`);
+  checkTemplate(labels, annotations, problems);
 
   if (problems.length > 0) return { ok: false, message: problems.join('; ') };
   const secretName = spec.secretName ?? metadata.name;

@@ -1,0 +1,266 @@
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+
+import { GROUP, LABEL_API_KEY, MANAGED_SECRET_SELECTOR, PLURAL, VERSION } from '../api/names.ts';
+import type { ApiKey } from '../api/types.ts';
+import { generateKey } from '../keys/format.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { makeClient } from '../kube/client.ts';
+import { isConflict, isNotFound, isRejected, type KubeError } from '../kube/errors.ts';
+import { ResilientInformer } from '../kube/informer.ts';
+import { KubeWriter } from '../kube/writes.ts';
+import { writeAudit } from '../observability/audit.ts';
+import { decide, refuseSecret, type DecideConfig, type Plan } from '../reconcile/decide.ts';
+import type { SecretLike } from '../reconcile/secret.ts';
+import { secretNameOf } from '../reconcile/spec.ts';
+import { RecentWrites } from './recent-writes.ts';
+import { WorkQueue } from './queue.ts';
+
+type SecretObject = SecretLike & {
+  metadata?: SecretLike['metadata'] & { name?: string; namespace?: string };
+};
+
+export interface ControllerOptions {
+  readonly kc: KubeConfig;
+  readonly logger: Logger;
+  /** Namespaces to watch; all when empty. */
+  readonly namespaces: readonly string[];
+  /** Keys reconciled at once. */
+  readonly concurrency: number;
+  /** Identifies this process in Events (reportingInstance), e.g. the Pod name. */
+  readonly instance: string;
+  /** Every ApiKey is looked at again this often, whatever the watches say. */
+  readonly resyncMs?: number;
+  readonly now?: () => Date;
+  readonly decideConfig?: DecideConfig;
+  /** Counts API requests by HTTP method (metrics, benchmarks, tests). */
+  readonly onRequest?: (method: string) => void;
+}
+
+/** Wake-ups further away than this are re-checked anyway; the next wake-up is computed again then. */
+const MAX_REQUEUE_MS = 12 * 3_600_000;
+
+const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+
+/**
+ * The imperative shell around decide(): informers feed keys into the work queue; each reconcile
+ * reads the ApiKey and its Secret from the caches, asks decide() for a plan, and applies it
+ * (Secret, then status, then events and audit lines).
+ */
+export class Controller {
+  readonly #options: ControllerOptions;
+  readonly #logger: Logger;
+  readonly #writer: KubeWriter;
+  readonly #events: EventRecorder;
+  readonly #apiKeys: ResilientInformer<ApiKey>[] = [];
+  readonly #secrets: ResilientInformer<SecretObject & { metadata?: { name?: string } }>[] = [];
+  readonly #writtenApiKeys = new RecentWrites<ApiKey>();
+  readonly #writtenSecrets = new RecentWrites<SecretObject>();
+  readonly #queue: WorkQueue;
+  readonly #now: () => Date;
+  readonly #decideConfig: DecideConfig;
+  #resyncTimer: NodeJS.Timeout | undefined;
+  #started = false;
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+    this.#logger = options.logger;
+    this.#now = options.now ?? (() => new Date());
+    this.#decideConfig = options.decideConfig ?? { generateKey };
+    const clientOptions = options.onRequest ? { onRequest: options.onRequest } : {};
+    this.#writer = new KubeWriter(options.kc, clientOptions);
+    this.#events = new EventRecorder(options.kc, options.logger, {
+      ...clientOptions,
+      instance: options.instance,
+      now: this.#now,
+    });
+    this.#queue = new WorkQueue({
+      concurrency: options.concurrency,
+      handler: (key) => this.#reconcile(key),
+      onFailure: (key, error, retryInMs) => {
+        this.#logger.warn({ err: error, apiKey: key, retryInMs }, 'reconcile failed; will retry');
+      },
+    });
+    this.#makeInformers();
+  }
+
+  #makeInformers(): void {
+    const { kc, logger, namespaces, onRequest } = this.#options;
+    const clientOptions = onRequest ? { onRequest } : {};
+    const custom = makeClient(kc, CustomObjectsApi, clientOptions);
+    const core = makeClient(kc, CoreV1Api, clientOptions);
+    const scopes = namespaces.length === 0 ? [undefined] : namespaces;
+    for (const namespace of scopes) {
+      const where = namespace === undefined ? '' : `/namespaces/${namespace}`;
+      this.#apiKeys.push(
+        new ResilientInformer<ApiKey>({
+          name: `apikeys${namespace ? ` in ${namespace}` : ''}`,
+          kc,
+          logger,
+          path: `/apis/${GROUP}/${VERSION}${where}/${PLURAL}`,
+          list: async () =>
+            (namespace === undefined
+              ? await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
+              : await custom.listNamespacedCustomObject({
+                  group: GROUP,
+                  version: VERSION,
+                  namespace,
+                  plural: PLURAL,
+                })) as KubernetesListObject<ApiKey>,
+          onChange: (apiKey) => {
+            this.#queue.add(keyOf(apiKey.metadata.namespace, apiKey.metadata.name));
+          },
+        }),
+      );
+      this.#secrets.push(
+        new ResilientInformer<SecretObject>({
+          name: `secrets${namespace ? ` in ${namespace}` : ''}`,
+          kc,
+          logger,
+          path: `/api/v1${where}/secrets`,
+          labelSelector: MANAGED_SECRET_SELECTOR,
+          list: async () =>
+            namespace === undefined
+              ? await core.listSecretForAllNamespaces({ labelSelector: MANAGED_SECRET_SELECTOR })
+              : await core.listNamespacedSecret({
+                  namespace,
+                  labelSelector: MANAGED_SECRET_SELECTOR,
+                }),
+          onChange: (secret) => {
+            const owner = secret.metadata?.labels?.[LABEL_API_KEY];
+            if (owner !== undefined && secret.metadata?.namespace)
+              this.#queue.add(keyOf(secret.metadata.namespace, owner));
+          },
+        }),
+      );
+    }
+  }
+
+  /** Starts the watches, waits until every cache has synced, then reconciles every ApiKey once. */
+  async start(signal?: AbortSignal): Promise<void> {
+    const started = Date.now();
+    await Promise.all([...this.#apiKeys, ...this.#secrets].map((informer) => informer.start(signal)));
+    this.#started = true;
+    this.#logger.info(
+      { durationMs: Date.now() - started, namespaces: this.#options.namespaces },
+      'caches synced',
+    );
+    this.#resyncAll();
+    const resyncMs = this.#options.resyncMs ?? 10 * 60_000;
+    this.#resyncTimer = setInterval(() => {
+      this.#resyncAll();
+    }, resyncMs);
+    this.#resyncTimer.unref();
+  }
+
+  /** Stops taking work, finishes the reconciles in flight and the events they produced. */
+  async stop(): Promise<void> {
+    clearInterval(this.#resyncTimer);
+    await Promise.all([...this.#apiKeys, ...this.#secrets].map((informer) => informer.stop()));
+    await this.#queue.shutdown();
+    await this.#events.flush();
+  }
+
+  /** True when all caches have synced (readiness). */
+  get ready(): boolean {
+    return this.#started && [...this.#apiKeys, ...this.#secrets].every((informer) => informer.synced);
+  }
+
+  /** Resolves when no reconcile is queued or running. */
+  async idle(): Promise<void> {
+    await this.#queue.idle();
+  }
+
+  #resyncAll(): void {
+    for (const informer of this.#apiKeys) {
+      for (const apiKey of informer.list())
+        this.#queue.add(keyOf(apiKey.metadata.namespace, apiKey.metadata.name));
+    }
+  }
+
+  #cachedApiKey(namespace: string, name: string): ApiKey | undefined {
+    const informer =
+      this.#apiKeys.length === 1
+        ? this.#apiKeys[0]
+        : this.#apiKeys[this.#options.namespaces.indexOf(namespace)];
+    return this.#writtenApiKeys.read(keyOf(namespace, name), informer?.get(namespace, name));
+  }
+
+  #cachedSecret(namespace: string, name: string): SecretObject | undefined {
+    const informer =
+      this.#secrets.length === 1
+        ? this.#secrets[0]
+        : this.#secrets[this.#options.namespaces.indexOf(namespace)];
+    return this.#writtenSecrets.read(keyOf(namespace, name), informer?.get(namespace, name));
+  }
+
+  async #reconcile(key: string): Promise<{ requeueAfterMs?: number }> {
+    const [namespace = '', name = ''] = key.split('/');
+    const apiKey = this.#cachedApiKey(namespace, name);
+    if (apiKey === undefined) {
+      this.#queue.forget(key);
+      return {};
+    }
+    const secretName = secretNameOf(apiKey);
+    // Secrets keyrotor does not label are not cached: ask the API server before creating one.
+    const secret =
+      this.#cachedSecret(namespace, secretName) ?? (await this.#writer.readSecret(namespace, secretName));
+    const plan = decide({ apiKey, secret, now: this.#now(), config: this.#decideConfig });
+    const applied = await this.#apply(apiKey, plan);
+    const requeueAfterMs =
+      applied.requeueAfterMs === undefined ? undefined : Math.min(applied.requeueAfterMs, MAX_REQUEUE_MS);
+    return requeueAfterMs === undefined ? {} : { requeueAfterMs };
+  }
+
+  async #apply(apiKey: ApiKey, plan: Plan): Promise<Plan> {
+    const { namespace, name } = apiKey.metadata;
+    const write = plan.secretWrite;
+    if (write !== undefined) {
+      const secretKey = keyOf(namespace, write.manifest.metadata.name);
+      try {
+        if (write.kind === 'recreate') {
+          await this.#writer
+            .deleteSecret(namespace, write.manifest.metadata.name, write.uid)
+            .catch((error: unknown) => {
+              if (!isNotFound(error)) throw error;
+            });
+        }
+        this.#writtenSecrets.record(secretKey, await this.#writer.applySecret(write.manifest));
+      } catch (error) {
+        if (isConflict(error)) this.#writtenSecrets.drop(secretKey);
+        if (!isRejected(error)) throw error;
+        // The server will refuse the same Secret again: report it, keep the old key, look again later.
+        const refusal = refuseSecret(apiKey, this.#now(), (error as KubeError).message);
+        await this.#apply(apiKey, refusal);
+        return refusal;
+      }
+    }
+    if (plan.statusChanged) {
+      this.#writtenApiKeys.record(
+        keyOf(namespace, name),
+        await this.#writer.applyStatus(apiKey, plan.status),
+      );
+    }
+    for (const event of plan.events) this.#events.record(apiKey, event);
+    for (const entry of plan.audit) {
+      writeAudit(this.#logger, { ...entry, namespace, apiKey: name, secret: secretNameOf(apiKey) });
+    }
+    if (write !== undefined || plan.statusChanged) {
+      this.#logger.debug(
+        {
+          apiKey: keyOf(namespace, name),
+          keyId: plan.status.keyId,
+          secretWrite: write?.kind,
+          statusChanged: plan.statusChanged,
+        },
+        'reconciled',
+      );
+    }
+    return plan;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The work queue of a level-based controller, in the shape of client-go's: keys, not events; a key
+ * queued twice runs once; a key is never processed by two workers at once (an add during processing
+ * runs it again afterwards); failures retry with per-key exponential backoff; delayed adds wake a
+ * key at a given time (the next rotation), keeping only the earliest wake-up.
+ */
+
+export interface QueueOptions {
+  readonly concurrency: number;
+  /** Processes one key; a rejection is a failure and retries with backoff. */
+  readonly handler: (key: string) => Promise<HandlerResult>;
+  readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
+  /** Told about each failure, with the delay before the retry. */
+  readonly onFailure?: (key: string, error: unknown, retryInMs: number) => void;
+}
+
+export interface HandlerResult {
+  /** Look at the key again after this long. */
+  readonly requeueAfterMs?: number | undefined;
+}
+
+/** setTimeout cannot wait longer than this (about 24.8 days); later wake-ups are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class WorkQueue {
+  readonly #options: QueueOptions;
+  readonly #queue: string[] = [];
+  readonly #queued = new Set<string>();
+  readonly #processing = new Set<string>();
+  /** Keys added while being processed: queued again when processing ends. */
+  readonly #dirty = new Set<string>();
+  readonly #failures = new Map<string, number>();
+  readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  readonly #inFlight = new Set<Promise<void>>();
+  #shuttingDown = false;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(options: QueueOptions) {
+    this.#options = options;
+  }
+
+  get length(): number {
+    return this.#queue.length;
+  }
+
+  add(key: string): void {
+    if (this.#shuttingDown) return;
+    if (this.#processing.has(key)) {
+      this.#dirty.add(key);
+      return;
+    }
+    if (this.#queued.has(key)) return;
+    this.#queued.add(key);
+    this.#queue.push(key);
+    this.#pump();
+  }
+
+  /** Adds `key` after `delayMs`, unless it is already due to be added sooner. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.#shuttingDown) return;
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
+    const at = Date.now() + delayMs;
+    const existing = this.#timers.get(key);
+    if (existing !== undefined && existing.at <= at) return;
+    clearTimeout(existing?.timer);
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(key);
+        if (at - Date.now() > 0) this.addAfter(key, at - Date.now());
+        else this.add(key);
+      },
+      Math.min(delayMs, MAX_TIMER_MS),
+    );
+    timer.unref();
+    this.#timers.set(key, { at, timer });
+  }
+
+  /** Forgets a key entirely: its backoff and any wake-up (the object was deleted). */
+  forget(key: string): void {
+    this.#failures.delete(key);
+    clearTimeout(this.#timers.get(key)?.timer);
+    this.#timers.delete(key);
+  }
+
+  /** Resolves when nothing is queued or being processed. */
+  async idle(): Promise<void> {
+    if (this.#queue.length === 0 && this.#processing.size === 0) return;
+    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Stops taking work, drops what is queued, and waits for the keys being processed. */
+  async shutdown(): Promise<void> {
+    this.#shuttingDown = true;
+    for (const { timer } of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+    this.#queue.length = 0;
+    this.#queued.clear();
+    await Promise.all(this.#inFlight);
+  }
+
+  #pump(): void {
+    while (
+      !this.#shuttingDown &&
+      this.#processing.size < this.#options.concurrency &&
+      this.#queue.length > 0
+    ) {
+      const key = this.#queue.shift() as string;
+      this.#queued.delete(key);
+      this.#processing.add(key);
+      const work = this.#process(key).finally(() => this.#inFlight.delete(work));
+      this.#inFlight.add(work);
+    }
+    if (this.#queue.length === 0 && this.#processing.size === 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  async #process(key: string): Promise<void> {
+    try {
+      const result = await this.#options.handler(key);
+      this.#failures.delete(key);
+      if (result.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
+    } catch (error) {
+      const failures = (this.#failures.get(key) ?? 0) + 1;
+      this.#failures.set(key, failures);
+      const { baseMs, maxMs } = this.#options.backoff ?? { baseMs: 200, maxMs: 300_000 };
+      const delay = Math.min(baseMs * 2 ** (failures - 1), maxMs);
+      this.#options.onFailure?.(key, error, delay);
+      this.addAfter(key, delay);
+    } finally {
+      this.#processing.delete(key);
+      if (this.#dirty.delete(key)) this.add(key);
+      this.#pump();
+    }
+  }
+}

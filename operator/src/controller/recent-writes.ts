@@ -1,0 +1,53 @@
+interface Written<T> {
+  readonly object: T;
+  readonly resourceVersion: string;
+  readonly at: number;
+}
+
+interface Versioned {
+  metadata?: { resourceVersion?: string } | undefined;
+}
+
+/**
+ * Read-your-writes over an informer cache. After keyrotor writes an object, the cache may still show
+ * the old version for a moment; a reconcile that trusted it could issue a key twice. Until the cache
+ * shows the written resourceVersion (watch events arrive in order, so older versions come first),
+ * reads return what was written. An entry expires after `ttlMs` in case the watch skipped that
+ * version (a relist), and is dropped at once when a write conflicts.
+ */
+export class RecentWrites<T extends Versioned> {
+  readonly #written = new Map<string, Written<T>>();
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+
+  constructor(ttlMs = 30_000, now: () => number = Date.now) {
+    this.#ttlMs = ttlMs;
+    this.#now = now;
+  }
+
+  record(key: string, object: T): void {
+    const resourceVersion = object.metadata?.resourceVersion;
+    if (resourceVersion === undefined) return;
+    this.#written.set(key, { object, resourceVersion, at: this.#now() });
+  }
+
+  drop(key: string): void {
+    this.#written.delete(key);
+  }
+
+  /** The freshest known version of `key`, given what the cache holds. */
+  read(key: string, cached: T | undefined): T | undefined {
+    const written = this.#written.get(key);
+    if (written === undefined) return cached;
+    const caughtUp = cached?.metadata?.resourceVersion === written.resourceVersion;
+    if (caughtUp || this.#now() - written.at > this.#ttlMs) {
+      this.#written.delete(key);
+      return cached;
+    }
+    return written.object;
+  }
+
+  get size(): number {
+    return this.#written.size;
+  }
+}

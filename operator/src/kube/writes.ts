@@ -1,0 +1,77 @@
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+
+import { API_VERSION, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION } from '../api/names.ts';
+import type { ApiKey, ApiKeyStatus } from '../api/types.ts';
+import type { SecretLike, SecretManifest } from '../reconcile/secret.ts';
+import { makeClient, type ClientOptions } from './client.ts';
+import { call, isNotFound } from './errors.ts';
+
+const serverSideApply = () => setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+
+/** The writes (and the one live read) keyrotor makes; every failure is a KubeError naming the call. */
+export class KubeWriter {
+  readonly #core: CoreV1Api;
+  readonly #custom: CustomObjectsApi;
+
+  constructor(kc: KubeConfig, options: ClientOptions = {}) {
+    this.#core = makeClient(kc, CoreV1Api, options);
+    this.#custom = makeClient(kc, CustomObjectsApi, options);
+  }
+
+  /** Reads a Secret from the API server (not the cache): for Secrets keyrotor does not label. */
+  async readSecret(namespace: string, name: string): Promise<SecretLike | undefined> {
+    try {
+      return await call(`get Secret ${namespace}/${name}`, () =>
+        this.#core.readNamespacedSecret({ namespace, name }),
+      );
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Server-side apply as field manager keyrotor; a resourceVersion in the manifest is a precondition. */
+  async applySecret(manifest: SecretManifest): Promise<SecretLike> {
+    const { name, namespace } = manifest.metadata;
+    return call(`apply Secret ${namespace}/${name}`, () =>
+      this.#core.patchNamespacedSecret(
+        { name, namespace, body: manifest, fieldManager: FIELD_MANAGER, force: true },
+        serverSideApply(),
+      ),
+    );
+  }
+
+  /** Deletes a Secret only if it is still the object (uid) that was observed. */
+  async deleteSecret(namespace: string, name: string, uid: string): Promise<void> {
+    await call(`delete Secret ${namespace}/${name}`, () =>
+      this.#core.deleteNamespacedSecret({ namespace, name, body: { preconditions: { uid } } }),
+    );
+  }
+
+  /** Server-side apply of the whole status: fields keyrotor stops setting are removed. */
+  async applyStatus(apiKey: ApiKey, status: ApiKeyStatus): Promise<ApiKey> {
+    const { name, namespace } = apiKey.metadata;
+    return call(`apply status of ApiKey ${namespace}/${name}`, async () => {
+      const result: unknown = await this.#custom.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: PLURAL,
+          name,
+          body: { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, status },
+          fieldManager: FIELD_MANAGER,
+          force: true,
+        },
+        serverSideApply(),
+      );
+      return result as ApiKey;
+    });
+  }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// The keyrotor operator: wiring, signals and graceful shutdown. Everything else lives in modules.
+import { OptionsError, USAGE, parseOptions } from './cli/options.ts';
+import { Controller } from './controller/controller.ts';
+import { loadKubeConfig } from './kube/client.ts';
+import { createLogger } from './observability/logger.ts';
+
+async function main(): Promise<number> {
+  let options;
+  try {
+    options = parseOptions(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (!(error instanceof OptionsError)) throw error;
+    process.stderr.write(`keyrotor: ${error.message}\n`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+
+  const logger = createLogger({ level: options.logLevel });
+  let kc;
+  try {
+    kc = loadKubeConfig(options.kubeconfig);
+  } catch (error) {
+    logger.fatal({ err: error }, 'could not load a kubeconfig');
+    return 1;
+  }
+  const controller = new Controller({
+    kc,
+    logger,
+    namespaces: options.namespaces,
+    concurrency: options.concurrency,
+    instance: options.instance,
+  });
+
+  const stopping = new AbortController();
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping.signal.aborted) return;
+      logger.info({ signal }, 'stopping: finishing reconciles in flight');
+      stopping.abort();
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+
+  logger.info(
+    {
+      server: kc.getCurrentCluster()?.server,
+      namespaces: options.namespaces,
+      concurrency: options.concurrency,
+    },
+    'keyrotor starting',
+  );
+  try {
+    await controller.start(stopping.signal);
+    logger.info('keyrotor running');
+  } catch (error) {
+    if (!stopping.signal.aborted) throw error;
+  }
+  await stopped;
+  await controller.stop();
+  logger.info('keyrotor stopped');
+  logger.flush();
+  return 0;
+}
+
+process.on('unhandledRejection', (reason) => {
+  process.stderr.write(`keyrotor: unhandled rejection: ${String(reason)}\n`);
+  process.exit(1);
+});
+
+process.exitCode = await main();
