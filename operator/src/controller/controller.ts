@@ -150,7 +150,9 @@ export class Controller {
       { durationMs: Date.now() - started, namespaces: this.#options.namespaces },
       'caches synced',
     );
+    // Acting on a cache that is still filling would mistake a Secret not yet listed for a missing one.
     this.#resyncAll();
+    this.#queue.start();
     const resyncMs = this.#options.resyncMs ?? 10 * 60_000;
     this.#resyncTimer = setInterval(() => {
       this.#resyncAll();
@@ -171,9 +173,15 @@ export class Controller {
     return this.#started && [...this.#apiKeys, ...this.#secrets].every((informer) => informer.synced);
   }
 
-  /** Resolves when no reconcile is queued or running. */
+  /** Resolves when no reconcile is queued or running and the events they recorded were sent. */
   async idle(): Promise<void> {
     await this.#queue.idle();
+    await this.#events.flush();
+  }
+
+  /** Queues every cached ApiKey, as the periodic resync does. */
+  resyncNow(): void {
+    this.#resyncAll();
   }
 
   #resyncAll(): void {

@@ -33,6 +33,8 @@ export class WorkQueue {
   readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   readonly #inFlight = new Set<Promise<void>>();
   #shuttingDown = false;
+  /** Keys are accepted before start() (as informers fill their caches) but processed only after. */
+  #running = false;
   #idleWaiters: (() => void)[] = [];
 
   constructor(options: QueueOptions) {
@@ -52,6 +54,12 @@ export class WorkQueue {
     if (this.#queued.has(key)) return;
     this.#queued.add(key);
     this.#queue.push(key);
+    this.#pump();
+  }
+
+  /** Begins processing; until then keys only accumulate. */
+  start(): void {
+    this.#running = true;
     this.#pump();
   }
 
@@ -87,7 +95,7 @@ export class WorkQueue {
 
   /** Resolves when nothing is queued or being processed. */
   async idle(): Promise<void> {
-    if (this.#queue.length === 0 && this.#processing.size === 0) return;
+    if (!this.#running || (this.#queue.length === 0 && this.#processing.size === 0)) return;
     await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -103,6 +111,7 @@ export class WorkQueue {
 
   #pump(): void {
     while (
+      this.#running &&
       !this.#shuttingDown &&
       this.#processing.size < this.#options.concurrency &&
       this.#queue.length > 0
@@ -113,7 +122,7 @@ export class WorkQueue {
       const work = this.#process(key).finally(() => this.#inFlight.delete(work));
       this.#inFlight.add(work);
     }
-    if (this.#queue.length === 0 && this.#processing.size === 0) {
+    if (this.#running && this.#queue.length === 0 && this.#processing.size === 0) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
       for (const resolve of waiters) resolve();

@@ -5,18 +5,14 @@ import { KEY_DETECTION_REGEX } from '../keys/format.ts';
 export type { Logger } from 'pino';
 
 /**
- * Paths that may hold key material in anything logged: Secret data and anything named like a key.
+ * Paths that may hold key material in anything logged: the data of Secrets, wherever they appear.
  * Redaction by path is the first line; scrubbing key-shaped strings from every line is the second.
  */
 const REDACT_PATHS = [
   'data',
   'stringData',
-  'apiKey',
-  'key',
   '*.data',
   '*.stringData',
-  '*.apiKey',
-  '*.key',
   '*.*.data',
   '*.*.stringData',
   'headers.authorization',

@@ -248,9 +248,12 @@ describe('decide: a Secret keyrotor does not own', () => {
       metadata: { ...foreign.metadata, annotations: { [ANNOTATION_ADOPT]: 'true' } },
     };
     const plan = run({ apiKey: apiKey(), secret: adoptable, now: T0 });
-    expect(plan.secretWrite?.kind).toBe('apply');
-    expect(plan.secretWrite?.manifest.metadata.resourceVersion).toBe('5');
+    // An Opaque Secret cannot become keyrotor's type in place: it is recreated, if still the one observed.
+    expect(plan.secretWrite).toMatchObject({ kind: 'recreate', uid: 'x' });
     expect(plan.events).toEqual([expect.objectContaining({ reason: 'SecretAdopted' })]);
+    const sameType = run({ apiKey: apiKey(), secret: { ...adoptable, type: SECRET_TYPE }, now: T0 });
+    expect(sameType.secretWrite?.kind).toBe('apply');
+    expect(sameType.secretWrite?.manifest.metadata.resourceVersion).toBe('5');
   });
 });
 

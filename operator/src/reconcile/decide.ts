@@ -326,13 +326,14 @@ function planSecret(
   owned: boolean,
 ): SecretPlan {
   const { apiKey, secret } = input;
-  if (secret === undefined || !owned) {
-    // Creating (nothing is there), or adopting (the version observed is the one replaced).
-    return {
-      write: { kind: 'apply', manifest: withResourceVersion(manifest, secret?.metadata?.resourceVersion) },
-      events: [],
-      audit: [],
-    };
+  if (secret === undefined) return { write: { kind: 'apply', manifest }, events: [], audit: [] };
+  if (!owned) {
+    // Adopting: replace exactly the version observed, recreating it if its type must change.
+    const write: SecretWrite =
+      secret.type === manifest.type
+        ? { kind: 'apply', manifest: withResourceVersion(manifest, secret.metadata?.resourceVersion) }
+        : { kind: 'recreate', manifest, uid: secret.metadata?.uid ?? '' };
+    return { write, events: [], audit: [] };
   }
   const drift = secretDrift(secret, manifest);
   let write: SecretWrite | undefined;

@@ -1,0 +1,156 @@
+import { Writable } from 'node:stream';
+
+import { CustomObjectsApi, EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
+
+import { GROUP, PLURAL, VERSION } from '../../operator/src/api/names.ts';
+import type { ApiKey, ApiKeySpec } from '../../operator/src/api/types.ts';
+import { Controller, type ControllerOptions } from '../../operator/src/controller/controller.ts';
+import { createLogger } from '../../operator/src/observability/logger.ts';
+import { statusCode } from './kube.ts';
+import { waitFor } from './wait.ts';
+
+/** An operator running in the test process, watching one namespace, with its log lines captured. */
+export interface TestOperator {
+  readonly controller: Controller;
+  /** Every line the operator logged, as written (after redaction). */
+  readonly logLines: string[];
+  /** API requests by HTTP method since start. */
+  readonly requests: Map<string, number>;
+  stop(): Promise<void>;
+}
+
+export async function startOperator(
+  kc: KubeConfig,
+  namespace: string,
+  overrides: Partial<ControllerOptions> = {},
+): Promise<TestOperator> {
+  const logLines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logLines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((line) => line !== ''),
+      );
+      callback();
+    },
+  });
+  const requests = new Map<string, number>();
+  const controller = new Controller({
+    kc,
+    logger: createLogger({ level: 'debug', destination }),
+    namespaces: [namespace],
+    concurrency: 4,
+    instance: 'test',
+    onRequest: (method) => requests.set(method, (requests.get(method) ?? 0) + 1),
+    ...overrides,
+  });
+  await controller.start();
+  return { controller, logLines, requests, stop: () => controller.stop() };
+}
+
+/** Requests that change something: everything but GET (reads, lists and watches). */
+export function writeCount(requests: Map<string, number>): number {
+  return [...requests].filter(([method]) => method !== 'GET').reduce((total, [, count]) => total + count, 0);
+}
+
+export function apiKeyManifest(namespace: string, name: string, spec: Partial<ApiKeySpec> = {}) {
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: 'ApiKey',
+    metadata: { name, namespace },
+    spec: { scopes: ['prices:read'], ...spec },
+  };
+}
+
+export async function createApiKey(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  spec: Partial<ApiKeySpec> = {},
+) {
+  return (await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    body: apiKeyManifest(namespace, name, spec),
+  })) as ApiKey;
+}
+
+export async function readApiKey(kc: KubeConfig, namespace: string, name: string): Promise<ApiKey> {
+  return (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    name,
+  })) as ApiKey;
+}
+
+/** Waits until the ApiKey's Ready condition has `status` (and `reason`, when given) for its generation. */
+export async function waitForReady(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  { status = 'True', reason, keyIdNot }: { status?: string; reason?: string; keyIdNot?: string } = {},
+): Promise<ApiKey> {
+  return waitFor(
+    async () => {
+      const apiKey = await readApiKey(kc, namespace, name).catch((error: unknown) => {
+        if (statusCode(error) === 404) return undefined;
+        throw error;
+      });
+      const ready = apiKey?.status?.conditions?.find((condition) => condition.type === 'Ready');
+      const matches =
+        ready?.status === status &&
+        (reason === undefined || ready.reason === reason) &&
+        apiKey?.status?.observedGeneration === apiKey?.metadata.generation &&
+        (keyIdNot === undefined || apiKey?.status?.keyId !== keyIdNot);
+      return matches ? apiKey : undefined;
+    },
+    {
+      description: `ApiKey ${namespace}/${name} Ready=${status}${reason ? ` (${reason})` : ''}`,
+      timeoutMs: 30_000,
+    },
+  );
+}
+
+export interface RecordedEvent {
+  readonly reason: string;
+  readonly type: string;
+  readonly note: string;
+  readonly reportingController: string;
+}
+
+/** Events regarding one ApiKey, oldest first. */
+export async function eventsFor(kc: KubeConfig, namespace: string, name: string): Promise<RecordedEvent[]> {
+  const list = await kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace });
+  return list.items
+    .filter((event) => event.regarding?.name === name && event.regarding.kind === 'ApiKey')
+    .sort((a, b) => new Date(a.eventTime).getTime() - new Date(b.eventTime).getTime())
+    .map((event) => ({
+      reason: event.reason ?? '',
+      type: event.type ?? '',
+      note: event.note ?? '',
+      reportingController: event.reportingController ?? '',
+    }));
+}
+
+/** Waits until an event with `reason` regards the ApiKey. */
+export async function waitForEvent(kc: KubeConfig, namespace: string, name: string, reason: string) {
+  return waitFor(
+    async () => (await eventsFor(kc, namespace, name)).find((event) => event.reason === reason),
+    { description: `a ${reason} event on ApiKey ${namespace}/${name}`, timeoutMs: 30_000 },
+  );
+}
+
+/** Decodes a Secret's data field. */
+export function secretValue(
+  secret: { data?: Record<string, string> } | undefined,
+  field: string,
+): string | undefined {
+  const value = secret?.data?.[field];
+  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+}
