@@ -89,3 +89,11 @@ describe('key format', () => {
     expect(keyId(generateKey(options))).not.toBe(keyId(key));
   });
 });
+
+describe('the README', () => {
+  it('publishes the detection regex the code uses', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(`    ${KEY_DETECTION_REGEX.source}\n`);
+  });
+});

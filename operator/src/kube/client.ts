@@ -1,8 +1,9 @@
 import {
+  HttpMethod,
   KubeConfig,
+  RequestContext,
   ServerConfiguration,
   createConfiguration,
-  type RequestContext,
   type ResponseContext,
 } from '@kubernetes/client-node';
 
@@ -15,9 +16,27 @@ export interface ClientOptions {
   readonly onRequest?: (method: string) => void;
 }
 
+type Dispatcher = ReturnType<RequestContext['getDispatcher']>;
+const sharedDispatchers = new WeakMap<KubeConfig, Promise<Dispatcher>>();
+
 /**
- * Like KubeConfig.makeApiClient, plus a per-request timeout and a request hook. The API types are the
- * generated ones (CoreV1Api, CustomObjectsApi, ...).
+ * One connection pool per kubeconfig. client-node 2.0.1 builds a new undici Agent, so a new TLS
+ * connection, for every request (KubeConfig.applySecurityAuthentication calls createDispatcher each
+ * time); reusing the first one keeps connections alive across requests.
+ */
+function sharedDispatcher(kc: KubeConfig, server: string): Promise<Dispatcher> {
+  let dispatcher = sharedDispatchers.get(kc);
+  if (dispatcher === undefined) {
+    const probe = new RequestContext(server, HttpMethod.GET);
+    dispatcher = kc.applySecurityAuthentication(probe).then(() => probe.getDispatcher());
+    sharedDispatchers.set(kc, dispatcher);
+  }
+  return dispatcher;
+}
+
+/**
+ * Like KubeConfig.makeApiClient, plus a shared connection pool, a per-request timeout and a request
+ * hook. The API types are the generated ones (CoreV1Api, CustomObjectsApi, ...).
  */
 export function makeClient<T>(
   kc: KubeConfig,
@@ -26,16 +45,19 @@ export function makeClient<T>(
 ): T {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const dispatcher = sharedDispatcher(kc, cluster.server);
   const configuration = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: kc },
     promiseMiddleware: [
       {
-        pre: (context: RequestContext) => {
+        pre: async (context: RequestContext) => {
+          const shared = await dispatcher;
+          if (shared !== undefined) context.setDispatcher(shared);
           context.setSignal(AbortSignal.timeout(timeoutMs));
           context.setHeaderParam('User-Agent', 'keyrotor');
           onRequest?.(context.getHttpMethod());
-          return Promise.resolve(context);
+          return context;
         },
         post: (response: ResponseContext) => Promise.resolve(response),
       },

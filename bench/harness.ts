@@ -1,0 +1,172 @@
+// What every benchmark needs: a control plane, the operator as a separate process, and measurements
+// taken from outside it (the API server's own request counters, /proc for CPU and memory).
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
+
+import { GROUP, PLURAL, VERSION } from '../operator/src/api/names.ts';
+import type { ApiKey } from '../operator/src/api/types.ts';
+import { rawRequest } from '../test/support/kube.ts';
+import { apiKeyManifest } from '../test/support/operator.ts';
+import { waitFor } from '../test/support/wait.ts';
+
+export const repoRoot = path.resolve(import.meta.dirname, '..');
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+const KEYROTOR_RESOURCES = new Set(['apikeys', 'secrets', 'events']);
+
+/** Requests the API server has served for keyrotor's resources, by verb and resource (apiserver_request_total). */
+export async function apiserverRequests(kc: KubeConfig): Promise<Record<string, number>> {
+  const { body } = await rawRequest(kc, 'GET', '/metrics');
+  const totals: Record<string, number> = {};
+  for (const line of body.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const verb = /verb="([A-Z]+)"/.exec(line)?.[1];
+    const resource = /resource="([a-z]*)"/.exec(line)?.[1];
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    // Only the resources keyrotor touches: not the benchmark's own /metrics reads or discovery.
+    if (verb === undefined || !resource || !KEYROTOR_RESOURCES.has(resource) || !Number.isFinite(value))
+      continue;
+    const key = `${verb} ${resource}`;
+    totals[key] = (totals[key] ?? 0) + value;
+  }
+  return totals;
+}
+
+export function difference(
+  after: Record<string, number>,
+  before: Record<string, number>,
+): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(after)
+      .map(([verb, count]) => [verb, count - (before[verb] ?? 0)] as const)
+      .filter(([, count]) => count > 0),
+  );
+}
+
+export interface OperatorProcess {
+  readonly pid: number;
+  /** CPU seconds (user + system) used so far. */
+  cpuSeconds(): Promise<number>;
+  peakRssMiB(): Promise<number>;
+  /** Every log line, parsed. */
+  readonly lines: Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+/** Starts `keyrotor` (operator/src/main.ts on this Node) and waits until its caches synced. */
+export async function startOperatorProcess(kubeconfig: string, args: string[]): Promise<OperatorProcess> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [path.join(repoRoot, 'operator/src/main.ts'), '--kubeconfig', kubeconfig, ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const lines: Record<string, unknown>[] = [];
+  if (child.stdout === null || child.pid === undefined) throw new Error('could not start the operator');
+  createInterface(child.stdout).on('line', (line) => {
+    try {
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      lines.push({ msg: line });
+    }
+  });
+  const pid = child.pid;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      resolve();
+    }),
+  );
+  await waitFor(() => (lines.some((line) => line.msg === 'keyrotor running') ? true : undefined), {
+    description: 'the operator to start',
+    timeoutMs: 60_000,
+  });
+  return {
+    pid,
+    lines,
+    cpuSeconds: async () => {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    },
+    peakRssMiB: async () => {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      return Math.round(Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) / 1024);
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Follows the ApiKeys of a namespace and records when each first became Ready. */
+export async function watchReady(kc: KubeConfig, namespace: string) {
+  const readyAt = new Map<string, number>();
+  const request = await new Watch(kc).watch(
+    `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
+    {},
+    (_phase: string, apiKey: ApiKey) => {
+      const ready = apiKey.status?.conditions?.find((condition) => condition.type === 'Ready');
+      if (ready?.status === 'True' && !readyAt.has(apiKey.metadata.name))
+        readyAt.set(apiKey.metadata.name, performance.now());
+    },
+    () => undefined,
+  );
+  return {
+    readyAt,
+    stop: () => {
+      request.abort();
+    },
+  };
+}
+
+/** Creates ApiKeys bench-0 ... bench-(n-1), `parallel` at a time; returns when each create was sent. */
+export async function createApiKeys(kc: KubeConfig, namespace: string, count: number, parallel = 32) {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const createdAt = new Map<string, number>();
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const name = `bench-${next++}`;
+      createdAt.set(name, performance.now());
+      await custom.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        body: apiKeyManifest(namespace, name),
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker));
+  return createdAt;
+}
+
+export async function createNamespace(kc: KubeConfig, name: string): Promise<void> {
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+}
+
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+/** The commit measured, marked -dirty when the work tree has changes. */
+export async function commit(): Promise<string> {
+  const git = (args: string[]) =>
+    new Promise<string>((resolve) => {
+      execFile('git', args, { cwd: repoRoot }, (error, stdout) => {
+        resolve(error ? '' : stdout.trim());
+      });
+    });
+  const hash = (await git(['rev-parse', '--short', 'HEAD'])) || 'unknown';
+  return (await git(['status', '--porcelain'])) === '' ? hash : `${hash}-dirty`;
+}
+
+export function machine(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  return `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}`;
+}
