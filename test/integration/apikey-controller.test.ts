@@ -185,7 +185,9 @@ describe('the ApiKey controller', () => {
     );
     expect((await waitForEvent(kc, namespace, 'drift', 'SecretDrifted')).note).toContain('labels');
 
-    // The type is immutable: someone recreated the Secret as Opaque, keeping its content.
+    // The type is immutable: someone recreated the Secret as Opaque, keeping its content, while the
+    // operator was down (with it running, it would recreate the deleted Secret first).
+    await operator?.stop();
     const current = await readSecret('drift');
     await core.deleteNamespacedSecret({ namespace, name: 'drift' });
     const copy: V1Secret = {
@@ -199,6 +201,7 @@ describe('the ApiKey controller', () => {
       data: current.data ?? {},
     };
     await core.createNamespacedSecret({ namespace, body: copy });
+    operator = await startOperator(kc, namespace);
     await waitFor(
       async () => ((await readSecret('drift')).type === 'keyrotor.dev/api-key' ? true : undefined),
       {
