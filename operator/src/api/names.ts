@@ -21,8 +21,18 @@ export const MANAGED_SECRET_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`
 
 /** On a Secret: when its current key was issued (RFC 3339). */
 export const ANNOTATION_ISSUED_AT = 'keyrotor.dev/issued-at';
+/** On a Secret: why its current key was issued (a RotationReason, or Issue). */
+export const ANNOTATION_ISSUE_REASON = 'keyrotor.dev/issue-reason';
+/** On a Secret: the last value of the ApiKey's rotate annotation that was acted on. */
+export const ANNOTATION_ROTATE_HANDLED = 'keyrotor.dev/rotate-handled';
+/** On a Secret whose key was revoked: the revoked key's id (the Secret then holds no key). */
+export const ANNOTATION_REVOKED_KEY_ID = 'keyrotor.dev/revoked-key-id';
 /** On an existing Secret keyrotor does not own: "true" lets keyrotor take it over (and replace its data). */
 export const ANNOTATION_ADOPT = 'keyrotor.dev/adopt';
+/** On an ApiKey: any new value asks for one rotation. */
+export const ANNOTATION_ROTATE = 'keyrotor.dev/rotate';
+/** On the pod template of a workload restarted after a rotation, as kubectl rollout restart does. */
+export const ANNOTATION_RESTARTED_AT = 'keyrotor.dev/restartedAt';
 
 /** Secret data keys. */
 export const DATA_API_KEY = 'api-key';

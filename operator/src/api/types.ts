@@ -42,6 +42,16 @@ export interface Condition {
   observedGeneration?: number;
 }
 
+/** Why a key stopped being the current one. */
+export type RetireReason = 'Expiry' | 'Schedule' | 'Manual' | 'Drift' | 'Revoked' | 'SpecChange';
+
+export interface HistoryEntry {
+  keyId: string;
+  issuedAt?: string;
+  retiredAt: string;
+  reason: RetireReason;
+}
+
 export interface ApiKeyStatus {
   conditions?: Condition[];
   observedGeneration?: number;
@@ -51,6 +61,15 @@ export interface ApiKeyStatus {
   expiresAt?: string;
   nextRotationAt?: string;
   rotationCount?: number;
+  /** The previous key, while its grace period lasts. */
+  previousKeyId?: string;
+  graceEndsAt?: string;
+  /** The last value of the keyrotor.dev/rotate annotation acted on. */
+  lastRotateRequest?: string;
+  /** Failed attempts at the current rotation; absent when the last one succeeded. */
+  failedAttempts?: number;
+  /** The last keys retired, newest first (at most 10). */
+  history?: HistoryEntry[];
 }
 
 export interface ObjectMeta {

@@ -10,12 +10,14 @@ import { GROUP, LABEL_API_KEY, MANAGED_SECRET_SELECTOR, PLURAL, VERSION } from '
 import type { ApiKey } from '../api/types.ts';
 import { generateKey } from '../keys/format.ts';
 import { EventRecorder } from '../kube/events.ts';
-import { makeClient } from '../kube/client.ts';
-import { isConflict, isNotFound, isRejected, type KubeError } from '../kube/errors.ts';
+import { makeClient, type ClientOptions } from '../kube/client.ts';
+import { isConflict, isNotFound } from '../kube/errors.ts';
 import { ResilientInformer } from '../kube/informer.ts';
+import { TokenBucket } from '../kube/rate-limiter.ts';
+import { WorkloadRestarter } from '../kube/restarter.ts';
 import { KubeWriter } from '../kube/writes.ts';
 import { writeAudit } from '../observability/audit.ts';
-import { decide, refuseSecret, type DecideConfig, type Plan } from '../reconcile/decide.ts';
+import { decide, recordFailure, type DecideConfig, type Plan } from '../reconcile/decide.ts';
 import type { SecretLike } from '../reconcile/secret.ts';
 import { secretNameOf } from '../reconcile/spec.ts';
 import { RecentWrites } from './recent-writes.ts';
@@ -40,7 +42,16 @@ export interface ControllerOptions {
   readonly decideConfig?: DecideConfig;
   /** Counts API requests by HTTP method (metrics, benchmarks, tests). */
   readonly onRequest?: (method: string) => void;
+  /** Client-side request rate limit for the whole process (client-go's QPS and burst). */
+  readonly qps?: number;
+  readonly burst?: number;
+  /** Restart requests for one workload within this window become one restart. */
+  readonly restartDebounceMs?: number;
 }
+
+/** controller-runtime's defaults are 20/30; keyrotor writes three objects per key, so it allows more. */
+export const DEFAULT_QPS = 50;
+export const DEFAULT_BURST = 100;
 
 /** Wake-ups further away than this are re-checked anyway; the next wake-up is computed again then. */
 const MAX_REQUEUE_MS = 12 * 3_600_000;
@@ -64,6 +75,8 @@ export class Controller {
   readonly #queue: WorkQueue;
   readonly #now: () => Date;
   readonly #decideConfig: DecideConfig;
+  readonly #clientOptions: ClientOptions;
+  readonly #restarter: WorkloadRestarter;
   #resyncTimer: NodeJS.Timeout | undefined;
   #started = false;
 
@@ -72,11 +85,21 @@ export class Controller {
     this.#logger = options.logger;
     this.#now = options.now ?? (() => new Date());
     this.#decideConfig = options.decideConfig ?? { generateKey };
-    const clientOptions = options.onRequest ? { onRequest: options.onRequest } : {};
+    const limiter = new TokenBucket(options.qps ?? DEFAULT_QPS, options.burst ?? DEFAULT_BURST);
+    const clientOptions: ClientOptions = {
+      limiter,
+      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    };
+    this.#clientOptions = clientOptions;
     this.#writer = new KubeWriter(options.kc, clientOptions);
     this.#events = new EventRecorder(options.kc, options.logger, {
       ...clientOptions,
       instance: options.instance,
+      now: this.#now,
+    });
+    this.#restarter = new WorkloadRestarter(options.kc, this.#events, options.logger, {
+      ...clientOptions,
+      debounceMs: options.restartDebounceMs ?? 5_000,
       now: this.#now,
     });
     this.#queue = new WorkQueue({
@@ -90,8 +113,8 @@ export class Controller {
   }
 
   #makeInformers(): void {
-    const { kc, logger, namespaces, onRequest } = this.#options;
-    const clientOptions = onRequest ? { onRequest } : {};
+    const { kc, logger, namespaces } = this.#options;
+    const clientOptions = this.#clientOptions;
     const custom = makeClient(kc, CustomObjectsApi, clientOptions);
     const core = makeClient(kc, CoreV1Api, clientOptions);
     const scopes = namespaces.length === 0 ? [undefined] : namespaces;
@@ -165,6 +188,7 @@ export class Controller {
     clearInterval(this.#resyncTimer);
     await Promise.all([...this.#apiKeys, ...this.#secrets].map((informer) => informer.stop()));
     await this.#queue.shutdown();
+    await this.#restarter.flush();
     await this.#events.flush();
   }
 
@@ -240,24 +264,18 @@ export class Controller {
         }
         this.#writtenSecrets.record(secretKey, await this.#writer.applySecret(write.manifest));
       } catch (error) {
-        if (isConflict(error)) this.#writtenSecrets.drop(secretKey);
-        if (!isRejected(error)) throw error;
-        // The server will refuse the same Secret again: report it, keep the old key, look again later.
-        const refusal = refuseSecret(apiKey, this.#now(), (error as KubeError).message);
-        await this.#apply(apiKey, refusal);
-        return refusal;
+        // A conflict means the Secret changed since the decision: decide again on fresh state.
+        if (isConflict(error)) {
+          this.#writtenSecrets.drop(secretKey);
+          throw error;
+        }
+        // Anything else is reported (status, a Warning) and retried with backoff; the old key stays.
+        await this.#record(apiKey, recordFailure(apiKey, plan, this.#now(), (error as Error).message));
+        throw error;
       }
+      if (plan.restart.length > 0) this.#restarter.request(apiKey, plan.restart);
     }
-    if (plan.statusChanged) {
-      this.#writtenApiKeys.record(
-        keyOf(namespace, name),
-        await this.#writer.applyStatus(apiKey, plan.status),
-      );
-    }
-    for (const event of plan.events) this.#events.record(apiKey, event);
-    for (const entry of plan.audit) {
-      writeAudit(this.#logger, { ...entry, namespace, apiKey: name, secret: secretNameOf(apiKey) });
-    }
+    await this.#record(apiKey, plan);
     if (write !== undefined || plan.statusChanged) {
       this.#logger.debug(
         {
@@ -270,5 +288,20 @@ export class Controller {
       );
     }
     return plan;
+  }
+
+  /** Writes the plan's status (if it changed), then its events and audit lines. */
+  async #record(apiKey: ApiKey, plan: Plan): Promise<void> {
+    const { namespace, name } = apiKey.metadata;
+    if (plan.statusChanged) {
+      this.#writtenApiKeys.record(
+        keyOf(namespace, name),
+        await this.#writer.applyStatus(apiKey, plan.status),
+      );
+    }
+    for (const event of plan.events) this.#events.record(apiKey, event);
+    for (const entry of plan.audit) {
+      writeAudit(this.#logger, { ...entry, namespace, apiKey: name, secret: secretNameOf(apiKey) });
+    }
   }
 }

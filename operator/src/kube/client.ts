@@ -7,6 +7,8 @@ import {
   type ResponseContext,
 } from '@kubernetes/client-node';
 
+import type { TokenBucket } from './rate-limiter.ts';
+
 /** Every API call gets a deadline: the client sets none, and a stalled call would stall its worker. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
@@ -14,6 +16,8 @@ export interface ClientOptions {
   readonly timeoutMs?: number;
   /** Called once per request with its HTTP method, e.g. to count requests by verb. */
   readonly onRequest?: (method: string) => void;
+  /** Paces every request of every client that shares it. */
+  readonly limiter?: TokenBucket;
 }
 
 type Dispatcher = ReturnType<RequestContext['getDispatcher']>;
@@ -41,7 +45,7 @@ function sharedDispatcher(kc: KubeConfig, server: string): Promise<Dispatcher> {
 export function makeClient<T>(
   kc: KubeConfig,
   apiType: new (configuration: ReturnType<typeof createConfiguration>) => T,
-  { timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS, onRequest }: ClientOptions = {},
+  { timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS, onRequest, limiter }: ClientOptions = {},
 ): T {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
@@ -52,6 +56,7 @@ export function makeClient<T>(
     promiseMiddleware: [
       {
         pre: async (context: RequestContext) => {
+          await limiter?.take();
           const shared = await dispatcher;
           if (shared !== undefined) context.setDispatcher(shared);
           context.setSignal(AbortSignal.timeout(timeoutMs));

@@ -12,7 +12,10 @@ export type AuditAction =
   | 'recovered'
   | 'conflict'
   | 'rejected-spec'
-  | 'rejected-secret';
+  | 'rejected-secret'
+  | 'revoked'
+  | 'retired'
+  | 'restarted';
 
 export interface AuditEntry {
   readonly action: AuditAction;

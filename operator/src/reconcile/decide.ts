@@ -1,8 +1,10 @@
-import { ANNOTATION_ADOPT } from '../api/names.ts';
-import type { ApiKey, ApiKeyStatus } from '../api/types.ts';
+import { ANNOTATION_ADOPT, ANNOTATION_ROTATE } from '../api/names.ts';
+import type { ApiKey, ApiKeyStatus, HistoryEntry, RetireReason } from '../api/types.ts';
 import { keyId, parseKey, type KeyOptions } from '../keys/format.ts';
 import type { AuditAction } from '../observability/audit.ts';
 import { READY, findCondition, setCondition } from './conditions.ts';
+import { dueTimes } from './due.ts';
+import { withHistory } from './history.ts';
 import { Reason } from './reasons.ts';
 import {
   desiredSecret,
@@ -14,17 +16,23 @@ import {
   type SecretContents,
   type SecretLike,
   type SecretManifest,
+  type SecretState,
 } from './secret.ts';
-import { resolveSpec, secretNameOf, type ResolvedSpec } from './spec.ts';
+import { resolveSpec, secretNameOf, type ResolvedSpec, type RestartTarget } from './spec.ts';
 
 /** How long to wait before looking again at a Secret keyrotor may not touch (it is not watched). */
 export const CONFLICT_RECHECK_MS = 60_000;
+export const EXPIRING_SOON = 'ExpiringSoon';
+/** A failing rotation is reported as ExpiringSoon once less than this share of the lifetime is left. */
+const EXPIRING_SOON_SHARE = 0.1;
 
 export interface DecideConfig {
   /** Makes a new key; the CSPRNG in production, a deterministic source in tests. */
   readonly generateKey: (options: KeyOptions) => string;
   /** How soon to look again at a Secret keyrotor may not touch; default CONFLICT_RECHECK_MS. */
   readonly conflictRecheckMs?: number;
+  /** Rotations due at one instant spread over this window (per key, the same on every run). */
+  readonly rotationJitterMs?: number;
 }
 
 export interface DecideInput {
@@ -37,7 +45,7 @@ export interface DecideInput {
 
 export interface PlannedEvent {
   readonly type: 'Normal' | 'Warning';
-  readonly reason: Reason;
+  readonly reason: string;
   /** What keyrotor did (events.k8s.io action), e.g. Issue, Rotate, Reconcile. */
   readonly action: string;
   readonly note: string;
@@ -45,7 +53,7 @@ export interface PlannedEvent {
 
 export interface PlannedAudit {
   readonly action: AuditAction;
-  readonly reason: Reason;
+  readonly reason: string;
   readonly keyId?: string;
   readonly previousKeyId?: string;
   readonly message: string;
@@ -66,6 +74,10 @@ export interface Plan {
   readonly audit: readonly PlannedAudit[];
   /** Look at this ApiKey again after this long (next rotation, end of a grace period, a conflict). */
   readonly requeueAfterMs: number | undefined;
+  /** Set when this plan replaces a key that workloads may hold: why. */
+  readonly replaced: RetireReason | undefined;
+  /** Workloads to restart once the Secret write succeeded. */
+  readonly restart: readonly RestartTarget[];
 }
 
 function stableJson(value: unknown): string {
@@ -79,10 +91,20 @@ function stableJson(value: unknown): string {
 const at = (time: Date) => time.toISOString();
 const addMs = (time: Date, ms: number) => new Date(time.getTime() + ms);
 
+const NOTHING: Omit<Plan, 'status'> = {
+  secretWrite: undefined,
+  statusChanged: false,
+  events: [],
+  audit: [],
+  requeueAfterMs: undefined,
+  replaced: undefined,
+  restart: [],
+};
+
 /** Ready=False for a reason keyrotor cannot fix by itself; the Secret is left exactly as it is. */
 function refuse(
   input: Pick<DecideInput, 'apiKey' | 'now'>,
-  reason: Reason,
+  reason: string,
   message: string,
   audit: AuditAction,
   requeueAfterMs: number | undefined,
@@ -105,7 +127,7 @@ function refuse(
   // Report each refusal once, when it starts or its message changes: no event storm on every resync.
   const isNew = before?.reason !== reason || before.message !== message || before.status !== 'False';
   return {
-    secretWrite: undefined,
+    ...NOTHING,
     status,
     statusChanged: stableJson(status) !== stableJson(previous),
     events: isNew ? [{ type: 'Warning', reason, action: 'Reconcile', note: message }] : [],
@@ -116,11 +138,51 @@ function refuse(
   };
 }
 
-interface KeyChoice {
-  readonly current: CurrentKey;
-  readonly previous: PreviousKey | undefined;
-  /** The key in the Secret was replaced by this decision. */
-  readonly replaced: boolean;
+/**
+ * The plan after the API server refused or failed a Secret write. A failed rotation keeps the old key
+ * (still valid) and counts the attempt, warning ExpiringSoon once little of the key's life is left;
+ * any other refused write is Ready=False, SecretRejected. Either way the caller retries with backoff.
+ */
+export function recordFailure(apiKey: ApiKey, failed: Plan, now: Date, serverMessage: string): Plan {
+  const status = apiKey.status ?? {};
+  const attempts = (status.failedAttempts ?? 0) + 1;
+  if (failed.replaced === undefined || status.keyId === undefined || status.expiresAt === undefined) {
+    const kept = status.keyId ? `; key ${status.keyId} is unchanged` : '';
+    const message = `the API server refused Secret ${secretNameOf(apiKey)}: ${serverMessage}${kept}`;
+    const refusal = refuse({ apiKey, now }, Reason.SecretRejected, message, 'rejected-secret', undefined);
+    return { ...refusal, status: { ...refusal.status, failedAttempts: attempts }, statusChanged: true };
+  }
+  const expiresAt = new Date(status.expiresAt);
+  const lifetime = expiresAt.getTime() - new Date(status.issuedAt ?? status.expiresAt).getTime();
+  const nearExpiry = expiresAt.getTime() - now.getTime() < lifetime * EXPIRING_SOON_SHARE;
+  const note = `rotation of key ${status.keyId} failed (attempt ${attempts}): ${serverMessage}; retrying with backoff`;
+  const events: PlannedEvent[] = [{ type: 'Warning', reason: Reason.RotationFailed, action: 'Rotate', note }];
+  let conditions = status.conditions;
+  if (nearExpiry) {
+    const message = `key ${status.keyId} expires at ${status.expiresAt} and its rotation keeps failing: ${serverMessage}`;
+    const wasWarned = findCondition(conditions, EXPIRING_SOON)?.status === 'True';
+    conditions = setCondition(
+      conditions,
+      { type: EXPIRING_SOON, status: 'True', reason: Reason.RotationFailed, message },
+      now,
+      apiKey.metadata.generation,
+    );
+    if (!wasWarned)
+      events.push({ type: 'Warning', reason: Reason.ExpiringSoon, action: 'Rotate', note: message });
+  }
+  return {
+    ...NOTHING,
+    status: { ...status, failedAttempts: attempts, ...(conditions ? { conditions } : {}) },
+    statusChanged: true,
+    events,
+  };
+}
+
+/** What a decision does to the key: the state of the Secret after it, and how it got there. */
+interface KeyChoice extends SecretState {
+  /** Set when a key that workloads may hold was replaced (or revoked): why. */
+  readonly replaced: RetireReason | undefined;
+  readonly retired: readonly HistoryEntry[];
   readonly events: PlannedEvent[];
   readonly audit: PlannedAudit[];
 }
@@ -155,18 +217,54 @@ function graceFor(old: CurrentKey, spec: ResolvedSpec, now: Date): PreviousKey |
   return { key: old.key, keyId: old.keyId, expiresAt: new Date(end) };
 }
 
-/** A Secret that does not exist (or is being adopted): the first key, or a new one after a deletion. */
-function chooseForMissing(input: DecideInput, spec: ResolvedSpec, adopting: boolean): KeyChoice {
+const retiredEntry = (
+  keyIdValue: string,
+  issuedAt: string | undefined,
+  now: Date,
+  reason: RetireReason,
+): HistoryEntry => ({
+  keyId: keyIdValue,
+  ...(issuedAt === undefined ? {} : { issuedAt }),
+  retiredAt: at(now),
+  reason,
+});
+
+/** The rotate annotation's value when it asks for a rotation not yet handled. */
+function pendingRotateRequest(apiKey: ApiKey, handled: string | undefined): string | undefined {
+  const requested = apiKey.metadata.annotations?.[ANNOTATION_ROTATE];
+  return requested !== undefined && requested !== handled ? requested : undefined;
+}
+
+/** No key is in the Secret (it is missing, adopted, or revoked and now reinstated): issue one. */
+function issueFresh(
+  input: DecideInput,
+  spec: ResolvedSpec,
+  contents: SecretContents | undefined,
+  adopting: boolean,
+): KeyChoice {
   const { apiKey, now, config } = input;
   const current = newKey(spec, now, config);
-  const lostKeyId = apiKey.status?.keyId;
   const where = `Secret ${spec.secretName}`;
+  // A rotate request made before the key existed asks for nothing: the key is new anyway.
+  const rotateHandled = apiKey.metadata.annotations?.[ANNOTATION_ROTATE] ?? contents?.rotateHandled;
+  const base = { current, previous: undefined, rotateHandled, revokedKeyId: undefined, retired: [] };
+  const lostKeyId = apiKey.status?.keyId;
+  if (contents?.revokedKeyId !== undefined) {
+    const note = `issued new key ${current.keyId} into ${where} after key ${contents.revokedKeyId} was revoked`;
+    return {
+      ...base,
+      issueReason: 'Reinstated',
+      replaced: undefined,
+      events: [{ type: 'Normal', reason: Reason.Issued, action: 'Issue', note }],
+      audit: [{ action: 'issued', reason: Reason.Issued, keyId: current.keyId, message: note }],
+    };
+  }
   if (adopting) {
     const note = `adopted existing ${where} (annotated ${ANNOTATION_ADOPT}=true) and issued key ${current.keyId}`;
     return {
-      current,
-      previous: undefined,
-      replaced: false,
+      ...base,
+      issueReason: 'Adopted',
+      replaced: undefined,
       events: [{ type: 'Normal', reason: Reason.SecretAdopted, action: 'Issue', note }],
       audit: [{ action: 'adopted', reason: Reason.SecretAdopted, keyId: current.keyId, message: note }],
     };
@@ -174,9 +272,10 @@ function chooseForMissing(input: DecideInput, spec: ResolvedSpec, adopting: bool
   if (lostKeyId !== undefined) {
     const note = `${where} was deleted; issued new key ${current.keyId} (key ${lostKeyId} is gone)`;
     return {
-      current,
-      previous: undefined,
-      replaced: true,
+      ...base,
+      issueReason: 'Drift',
+      replaced: 'Drift',
+      retired: [retiredEntry(lostKeyId, apiKey.status?.issuedAt, now, 'Drift')],
       events: [{ type: 'Warning', reason: Reason.SecretRecreated, action: 'Issue', note }],
       audit: [
         {
@@ -191,37 +290,113 @@ function chooseForMissing(input: DecideInput, spec: ResolvedSpec, adopting: bool
   }
   const note = `issued key ${current.keyId} into ${where}, valid until ${at(current.expiresAt)}`;
   return {
-    current,
-    previous: undefined,
-    replaced: false,
+    ...base,
+    issueReason: 'Issue',
+    replaced: undefined,
     events: [{ type: 'Normal', reason: Reason.Issued, action: 'Issue', note }],
     audit: [{ action: 'issued', reason: Reason.Issued, keyId: current.keyId, message: note }],
+  };
+}
+
+/** spec.revoked: the Secret keeps no key at all, at once, grace period or not. */
+function revoke(input: DecideInput, spec: ResolvedSpec, contents: SecretContents | undefined): KeyChoice {
+  const { apiKey, now } = input;
+  const rotateHandled = contents?.rotateHandled;
+  const revokedKeyId = contents?.revokedKeyId ?? contents?.keyId ?? apiKey.status?.keyId;
+  const base = {
+    current: undefined,
+    previous: undefined,
+    issueReason: 'Revoked',
+    rotateHandled,
+    revokedKeyId,
+  };
+  if (contents === undefined || contents.key === undefined || revokedKeyId === undefined) {
+    return { ...base, replaced: undefined, retired: [], events: [], audit: [] };
+  }
+  const why = spec.revocationReason ? `: ${spec.revocationReason}` : '';
+  const grace = contents.previousKeyId ? ` and previous key ${contents.previousKeyId}` : '';
+  const note = `revoked key ${revokedKeyId}${grace}${why}; Secret ${spec.secretName} holds no key until revoked is set to false`;
+  return {
+    ...base,
+    replaced: 'Revoked',
+    retired: [retiredEntry(revokedKeyId, contents.issuedAt && at(contents.issuedAt), now, 'Revoked')],
+    events: [{ type: 'Warning', reason: Reason.Revoked, action: 'Revoke', note }],
+    audit: [{ action: 'revoked', reason: Reason.Revoked, keyId: revokedKeyId, message: note }],
+  };
+}
+
+/** Why an existing, trusted key must be replaced now, if it must. */
+function replacementReason(
+  input: DecideInput,
+  spec: ResolvedSpec,
+  existing: CurrentKey,
+  handled: string | undefined,
+): RetireReason | undefined {
+  const { apiKey, now, config } = input;
+  const parsed = parseKey(existing.key);
+  if (
+    parsed.ok &&
+    (parsed.key.prefix !== spec.keyPrefix ||
+      parsed.key.environment !== spec.environment ||
+      parsed.key.bits !== spec.keyBits)
+  ) {
+    return 'SpecChange';
+  }
+  if (pendingRotateRequest(apiKey, handled) !== undefined) return 'Manual';
+  const due = dueTimes(spec, existing, apiKey.metadata.uid, config.rotationJitterMs ?? 0);
+  if (now >= due.expiryDueAt) return 'Expiry';
+  if (due.scheduleDueAt !== undefined && now >= due.scheduleDueAt) return 'Schedule';
+  return undefined;
+}
+
+const ROTATION_NOTES: Record<RetireReason, string> = {
+  Expiry: 'it was due before its expiry',
+  Schedule: 'the rotation schedule fired',
+  Manual: 'the keyrotor.dev/rotate annotation asked for it',
+  SpecChange: 'the spec changed the key format (prefix, environment or bits)',
+  Drift: 'the Secret was changed outside keyrotor',
+  Revoked: 'it was revoked',
+};
+
+/** Key material edited outside keyrotor is no longer trusted: a fresh key, no grace for the old one. */
+function replaceUntrusted(
+  input: DecideInput,
+  spec: ResolvedSpec,
+  contents: SecretContents,
+  handled: string | undefined,
+): KeyChoice {
+  const { apiKey, now, config } = input;
+  const where = `Secret ${spec.secretName}`;
+  const current = newKey(spec, now, config);
+  const lost = contents.keyId ?? apiKey.status?.keyId;
+  const note = `key material in ${where} was changed outside keyrotor and is no longer trusted; issued new key ${current.keyId}`;
+  return {
+    current,
+    previous: undefined,
+    issueReason: 'Drift',
+    rotateHandled: apiKey.metadata.annotations?.[ANNOTATION_ROTATE] ?? handled,
+    revokedKeyId: undefined,
+    replaced: 'Drift',
+    retired: lost === undefined ? [] : [retiredEntry(lost, apiKey.status?.issuedAt, now, 'Drift')],
+    events: [{ type: 'Warning', reason: Reason.SecretTampered, action: 'Issue', note }],
+    audit: [
+      {
+        action: 'replaced-tampered',
+        reason: Reason.SecretTampered,
+        keyId: current.keyId,
+        ...(lost ? { previousKeyId: lost } : {}),
+        message: note,
+      },
+    ],
   };
 }
 
 function chooseForExisting(input: DecideInput, spec: ResolvedSpec, contents: SecretContents): KeyChoice {
   const { apiKey, now, config } = input;
   const where = `Secret ${spec.secretName}`;
+  const handled = contents.rotateHandled ?? apiKey.status?.lastRotateRequest;
   const key = trustedKey(contents);
-  if (key === undefined) {
-    const current = newKey(spec, now, config);
-    const note = `key material in ${where} was changed outside keyrotor and is no longer trusted; issued new key ${current.keyId}`;
-    return {
-      current,
-      previous: undefined,
-      replaced: true,
-      events: [{ type: 'Warning', reason: Reason.SecretTampered, action: 'Issue', note }],
-      audit: [
-        {
-          action: 'replaced-tampered',
-          reason: Reason.SecretTampered,
-          keyId: current.keyId,
-          ...(contents.keyId ? { previousKeyId: contents.keyId } : {}),
-          message: note,
-        },
-      ],
-    };
-  }
+  if (key === undefined) return replaceUntrusted(input, spec, contents, handled);
 
   const issuedAt = contents.issuedAt ?? (apiKey.status?.issuedAt ? new Date(apiKey.status.issuedAt) : now);
   const existing: CurrentKey = {
@@ -232,67 +407,67 @@ function chooseForExisting(input: DecideInput, spec: ResolvedSpec, contents: Sec
   };
   const events: PlannedEvent[] = [];
   const audit: PlannedAudit[] = [];
-  let previous = keptPrevious(contents, now);
-  if (contents.previousKeyId !== undefined && previous === undefined) {
+  const kept = keptPrevious(contents, now);
+  if (contents.previousKeyId !== undefined && kept === undefined) {
     const note = `previous key ${contents.previousKeyId} retired from ${where}: its grace period ended`;
     events.push({ type: 'Normal', reason: Reason.PreviousKeyRetired, action: 'Retire', note });
+    audit.push({
+      action: 'retired',
+      reason: Reason.PreviousKeyRetired,
+      keyId: contents.previousKeyId,
+      message: note,
+    });
   }
-
-  const parsed = parseKey(key);
-  const formatChanged =
-    parsed.ok &&
-    (parsed.key.prefix !== spec.keyPrefix ||
-      parsed.key.environment !== spec.environment ||
-      parsed.key.bits !== spec.keyBits);
-  const rotateAt = addMs(existing.expiresAt, -spec.rotateBeforeMs);
-  if (!formatChanged && now < rotateAt) {
-    return { current: existing, previous, replaced: false, events, audit };
+  const reason = replacementReason(input, spec, existing, handled);
+  if (reason === undefined) {
+    return {
+      current: existing,
+      previous: kept,
+      issueReason: contents.issueReason ?? 'Issue',
+      rotateHandled: handled,
+      revokedKeyId: undefined,
+      replaced: undefined,
+      retired: [],
+      events,
+      audit,
+    };
   }
 
   const current = newKey(spec, now, config);
   // A key of another environment must not stay valid beside the new one.
+  const parsed = parseKey(key);
   const sameEnvironment = parsed.ok && parsed.key.environment === spec.environment;
-  previous = sameEnvironment ? graceFor(existing, spec, now) : undefined;
+  const previous = sameEnvironment ? graceFor(existing, spec, now) : undefined;
   const grace = previous ? `; key ${existing.keyId} stays valid until ${at(previous.expiresAt)}` : '';
-  if (formatChanged) {
-    const note = `the spec changed the key format (prefix, environment or bits); issued key ${current.keyId} in place of ${existing.keyId}${grace}`;
-    events.push({ type: 'Normal', reason: Reason.Reissued, action: 'Rotate', note });
-    audit.push({
-      action: 'reissued',
-      reason: Reason.Reissued,
-      keyId: current.keyId,
-      previousKeyId: existing.keyId,
-      message: note,
-    });
-  } else {
-    if (now >= existing.expiresAt) {
-      const note = `key ${existing.keyId} expired at ${at(existing.expiresAt)} before it was rotated`;
-      events.push({ type: 'Warning', reason: Reason.Expired, action: 'Rotate', note });
-    }
-    const note = `rotated key ${existing.keyId} (due ${at(rotateAt)}) to ${current.keyId}${grace}`;
-    events.push({ type: 'Normal', reason: Reason.Rotated, action: 'Rotate', note });
-    audit.push({
-      action: 'rotated',
-      reason: Reason.Rotated,
-      keyId: current.keyId,
-      previousKeyId: existing.keyId,
-      message: note,
-    });
+  if (now >= existing.expiresAt) {
+    const note = `key ${existing.keyId} expired at ${at(existing.expiresAt)} before it was rotated`;
+    events.push({ type: 'Warning', reason: Reason.Expired, action: 'Rotate', note });
   }
-  return { current, previous, replaced: true, events, audit };
-}
-
-/** How long to wait before trying again a Secret the API server refused. */
-export const REJECTED_RECHECK_MS = 300_000;
-
-/**
- * The plan when the API server refused the Secret keyrotor wrote (an invalid template value, a
- * quota, a denied permission): Ready=False, once, and a look again later; the old key stays.
- */
-export function refuseSecret(apiKey: ApiKey, now: Date, serverMessage: string): Plan {
-  const kept = apiKey.status?.keyId ? `; key ${apiKey.status.keyId} is unchanged` : '';
-  const message = `the API server refused Secret ${secretNameOf(apiKey)}: ${serverMessage}${kept}`;
-  return refuse({ apiKey, now }, Reason.SecretRejected, message, 'rejected-secret', REJECTED_RECHECK_MS);
+  const note = `rotated key ${existing.keyId} to ${current.keyId} because ${ROTATION_NOTES[reason]}${grace}`;
+  events.push({
+    type: 'Normal',
+    reason: reason === 'SpecChange' ? Reason.Reissued : Reason.Rotated,
+    action: 'Rotate',
+    note,
+  });
+  audit.push({
+    action: reason === 'SpecChange' ? 'reissued' : 'rotated',
+    reason,
+    keyId: current.keyId,
+    previousKeyId: existing.keyId,
+    message: note,
+  });
+  return {
+    current,
+    previous,
+    issueReason: reason,
+    rotateHandled: apiKey.metadata.annotations?.[ANNOTATION_ROTATE] ?? handled,
+    revokedKeyId: undefined,
+    replaced: reason,
+    retired: [retiredEntry(existing.keyId, at(existing.issuedAt), now, reason)],
+    events,
+    audit,
+  };
 }
 
 function withResourceVersion(manifest: SecretManifest, resourceVersion: string | undefined): SecretManifest {
@@ -302,13 +477,13 @@ function withResourceVersion(manifest: SecretManifest, resourceVersion: string |
 }
 
 /**
- * The drift no decision of keyrotor's explains: a replaced key changes the data and the issued-at
- * annotation, and a grace period that ended removes the previous key; anything else was edited
- * outside keyrotor.
+ * The drift no decision of keyrotor's explains: a replaced key changes the data and the annotations,
+ * and a grace period that ended removes the previous key; anything else was edited outside keyrotor.
  */
-function editsFromOutside(drift: readonly string[], replaced: boolean): string[] {
+function editsFromOutside(drift: readonly string[], changedByDecision: boolean): string[] {
   const explained = (what: string) =>
-    what.startsWith('data.previous-') || (replaced && (what.startsWith('data.') || what === 'annotations'));
+    what.startsWith('data.previous-') ||
+    (changedByDecision && (what.startsWith('data.') || what === 'annotations'));
   return drift.filter((what) => !explained(what));
 }
 
@@ -318,16 +493,25 @@ interface SecretPlan {
   readonly audit: PlannedAudit[];
 }
 
+type Ownership = 'missing' | 'owned' | 'adoptable' | 'foreign';
+
 /** How to bring the Secret to `manifest`, if it is not there already. */
 function planSecret(
   input: DecideInput,
   manifest: SecretManifest,
   choice: KeyChoice,
-  owned: boolean,
+  ownership: Ownership,
 ): SecretPlan {
   const { apiKey, secret } = input;
-  if (secret === undefined) return { write: { kind: 'apply', manifest }, events: [], audit: [] };
-  if (!owned) {
+  if (secret === undefined) {
+    // Revoked with no Secret: nothing to write until a key is wanted again.
+    return {
+      write: choice.current === undefined ? undefined : { kind: 'apply', manifest },
+      events: [],
+      audit: [],
+    };
+  }
+  if (ownership !== 'owned') {
     // Adopting: replace exactly the version observed, recreating it if its type must change.
     const write: SecretWrite =
       secret.type === manifest.type
@@ -340,11 +524,12 @@ function planSecret(
   if (drift.includes('type')) {
     write = { kind: 'recreate', manifest, uid: secret.metadata?.uid ?? '' };
   } else if (drift.length > 0) {
-    // The resourceVersion makes the write fail if the Secret changed since it was observed.
+    // The resourceVersion makes the write fail if the Secret changed since it was decided on.
     write = { kind: 'apply', manifest: withResourceVersion(manifest, secret.metadata?.resourceVersion) };
   }
   // Drift while the spec stood still was someone else's edit: say so. A spec change is not drift.
-  const edits = editsFromOutside(drift, choice.replaced);
+  const changedByDecision = choice.replaced !== undefined || choice.events.length > 0;
+  const edits = editsFromOutside(drift, changedByDecision);
   if (apiKey.status?.observedGeneration !== apiKey.metadata.generation || edits.length === 0) {
     return { write, events: [], audit: [] };
   }
@@ -352,24 +537,101 @@ function planSecret(
   return {
     write,
     events: [{ type: 'Warning', reason: Reason.SecretDrifted, action: 'Reconcile', note }],
-    audit: [{ action: 'restored', reason: Reason.SecretDrifted, keyId: choice.current.keyId, message: note }],
+    audit: [
+      {
+        action: 'restored',
+        reason: Reason.SecretDrifted,
+        ...(choice.current ? { keyId: choice.current.keyId } : {}),
+        message: note,
+      },
+    ],
   };
 }
 
-function readyStatus(apiKey: ApiKey, spec: ResolvedSpec, choice: KeyChoice, now: Date): ApiKeyStatus {
-  const { current } = choice;
-  const generation = apiKey.metadata.generation;
-  const message = `key ${current.keyId} is in Secret ${spec.secretName} and valid until ${at(current.expiresAt)}`;
+const RETIRE_REASONS: readonly string[] = ['Expiry', 'Schedule', 'Manual', 'Drift', 'Revoked', 'SpecChange'];
+
+/**
+ * A status that lags the Secret (the status write after a rotation was lost in a crash) catches up:
+ * the Secret says which key replaced which and why, so the history and count come out as if the
+ * status write had happened. Nothing is rotated again.
+ */
+function catchUp(
+  apiKey: ApiKey,
+  choice: KeyChoice,
+  contents: SecretContents | undefined,
+): { retired: HistoryEntry[]; count: number } {
+  const statusKeyId = apiKey.status?.keyId;
+  const current = choice.current;
+  if (
+    choice.replaced !== undefined ||
+    current === undefined ||
+    statusKeyId === undefined ||
+    statusKeyId === current.keyId
+  ) {
+    return { retired: [], count: 0 };
+  }
+  const reason = contents?.issueReason;
+  if (contents?.previousKeyId !== statusKeyId && !(reason !== undefined && RETIRE_REASONS.includes(reason))) {
+    return { retired: [], count: 0 };
+  }
+  const retireReason = (
+    reason !== undefined && RETIRE_REASONS.includes(reason) ? reason : 'Expiry'
+  ) as RetireReason;
   return {
+    retired: [retiredEntry(statusKeyId, apiKey.status?.issuedAt, current.issuedAt, retireReason)],
+    count: 1,
+  };
+}
+
+function nextStatus(
+  input: DecideInput,
+  spec: ResolvedSpec,
+  choice: KeyChoice,
+  retired: HistoryEntry[],
+  extraCount: number,
+): ApiKeyStatus {
+  const { apiKey, now, config } = input;
+  const generation = apiKey.metadata.generation;
+  const previousStatus = apiKey.status ?? {};
+  const history = withHistory(previousStatus.history, retired);
+  const rotationCount =
+    (previousStatus.rotationCount ?? 0) +
+    (choice.replaced !== undefined && choice.replaced !== 'Revoked' ? 1 : 0) +
+    extraCount;
+  const common: ApiKeyStatus = {
     ...(generation === undefined ? {} : { observedGeneration: generation }),
     secretName: spec.secretName,
+    rotationCount,
+    ...(choice.rotateHandled === undefined ? {} : { lastRotateRequest: choice.rotateHandled }),
+    ...(history.length > 0 ? { history } : {}),
+  };
+  // Conditions other than Ready describe a failing rotation: a decision that goes through clears them.
+  const readyOnly = previousStatus.conditions?.filter((condition) => condition.type === READY);
+  const { current, previous } = choice;
+  if (current === undefined) {
+    const why = spec.revocationReason ? ` (${spec.revocationReason})` : '';
+    const message = `key ${choice.revokedKeyId ?? '(none)'} was revoked${why}; set spec.revoked to false to issue a new key`;
+    return {
+      ...common,
+      conditions: setCondition(
+        readyOnly,
+        { type: READY, status: 'False', reason: Reason.Revoked, message },
+        now,
+        generation,
+      ),
+    };
+  }
+  const due = dueTimes(spec, current, apiKey.metadata.uid, config.rotationJitterMs ?? 0);
+  const message = `key ${current.keyId} is in Secret ${spec.secretName} and valid until ${at(current.expiresAt)}`;
+  return {
+    ...common,
     keyId: current.keyId,
     issuedAt: at(current.issuedAt),
     expiresAt: at(current.expiresAt),
-    nextRotationAt: at(addMs(current.expiresAt, -spec.rotateBeforeMs)),
-    rotationCount: (apiKey.status?.rotationCount ?? 0) + (choice.replaced ? 1 : 0),
+    nextRotationAt: at(due.nextRotationAt),
+    ...(previous === undefined ? {} : { previousKeyId: previous.keyId, graceEndsAt: at(previous.expiresAt) }),
     conditions: setCondition(
-      apiKey.status?.conditions,
+      readyOnly,
       { type: READY, status: 'True', reason: Reason.KeyIssued, message },
       now,
       generation,
@@ -378,22 +640,24 @@ function readyStatus(apiKey: ApiKey, spec: ResolvedSpec, choice: KeyChoice, now:
 }
 
 /** Whose Secret it is: none yet, this ApiKey's, someone else's that may be adopted, or someone else's. */
-function ownershipOf(
-  secret: SecretLike | undefined,
-  apiKey: ApiKey,
-): 'missing' | 'owned' | 'adoptable' | 'foreign' {
+function ownershipOf(secret: SecretLike | undefined, apiKey: ApiKey): Ownership {
   if (secret === undefined) return 'missing';
   if (isControlledBy(secret, apiKey)) return 'owned';
   return secret.metadata?.annotations?.[ANNOTATION_ADOPT] === 'true' ? 'adoptable' : 'foreign';
 }
 
-const NOTHING_TO_DO: Omit<Plan, 'status'> = {
-  secretWrite: undefined,
-  statusChanged: false,
-  events: [],
-  audit: [],
-  requeueAfterMs: undefined,
-};
+function chooseKey(
+  input: DecideInput,
+  spec: ResolvedSpec,
+  ownership: Ownership,
+  contents: SecretContents | undefined,
+): KeyChoice {
+  if (spec.revoked) return revoke(input, spec, contents);
+  if (contents === undefined || (contents.key === undefined && contents.revokedKeyId !== undefined)) {
+    return issueFresh(input, spec, contents, ownership === 'adoptable');
+  }
+  return chooseForExisting(input, spec, contents);
+}
 
 /**
  * The whole decision for one ApiKey: what its Secret and status should hold, which events and audit
@@ -403,9 +667,9 @@ export function decide(input: DecideInput): Plan {
   const { apiKey, secret, now } = input;
   const previousStatus = apiKey.status ?? {};
   // Deleting: the garbage collector removes the Secret with its owner.
-  if (apiKey.metadata.deletionTimestamp !== undefined) return { ...NOTHING_TO_DO, status: previousStatus };
+  if (apiKey.metadata.deletionTimestamp !== undefined) return { ...NOTHING, status: previousStatus };
 
-  const resolved = resolveSpec(apiKey);
+  const resolved = resolveSpec(apiKey, now);
   if (!resolved.ok) {
     const kept = previousStatus.keyId ? `; key ${previousStatus.keyId} is unchanged and still valid` : '';
     return refuse(
@@ -417,47 +681,46 @@ export function decide(input: DecideInput): Plan {
     );
   }
   const spec = resolved.spec;
-
   const ownership = ownershipOf(secret, apiKey);
   if (ownership === 'foreign') {
     const message =
       `Secret ${spec.secretName} already exists and is not managed by this ApiKey, so keyrotor will not overwrite it. ` +
       `Delete it, set another spec.secretName on a new ApiKey, or annotate the Secret ${ANNOTATION_ADOPT}=true to let keyrotor replace its contents`;
-    const recheckMs = input.config.conflictRecheckMs ?? CONFLICT_RECHECK_MS;
-    return refuse(input, Reason.SecretConflict, message, 'conflict', recheckMs);
+    return refuse(
+      input,
+      Reason.SecretConflict,
+      message,
+      'conflict',
+      input.config.conflictRecheckMs ?? CONFLICT_RECHECK_MS,
+    );
   }
-  const owned = ownership === 'owned';
-  const choice =
-    owned && secret !== undefined
-      ? chooseForExisting(input, spec, readSecret(secret))
-      : chooseForMissing(input, spec, ownership === 'adoptable');
-  const secretPlan = planSecret(
-    input,
-    desiredSecret(apiKey, spec, choice.current, choice.previous),
-    choice,
-    owned,
-  );
+
+  const contents = ownership === 'owned' && secret !== undefined ? readSecret(secret) : undefined;
+  const choice = chooseKey(input, spec, ownership, contents);
+  const secretPlan = planSecret(input, desiredSecret(apiKey, spec, choice), choice, ownership);
+  const recovered = catchUp(apiKey, choice, contents);
   const audit = [...choice.audit, ...secretPlan.audit];
-  if (
-    audit.length === 0 &&
-    previousStatus.keyId !== undefined &&
-    previousStatus.keyId !== choice.current.keyId
-  ) {
-    // The Secret is the source of truth: a status written before a crash (or not at all) catches up.
+  if (recovered.retired.length > 0 && choice.current) {
     const message = `status caught up with key ${choice.current.keyId} in Secret ${spec.secretName}`;
     audit.push({ action: 'recovered', reason: Reason.KeyIssued, keyId: choice.current.keyId, message });
   }
-  const status = readyStatus(apiKey, spec, choice, now);
-  const wakeAt = Math.min(
-    new Date(status.nextRotationAt ?? 0).getTime(),
-    choice.previous?.expiresAt.getTime() ?? Infinity,
-  );
+  const status = nextStatus(input, spec, choice, [...choice.retired, ...recovered.retired], recovered.count);
+  const wakeAt =
+    choice.current === undefined
+      ? Infinity
+      : Math.min(
+          new Date(status.nextRotationAt ?? 0).getTime(),
+          choice.previous?.expiresAt.getTime() ?? Infinity,
+        );
+  const replacedHeldKey = choice.replaced !== undefined && choice.replaced !== 'Revoked';
   return {
     secretWrite: secretPlan.write,
     status,
     statusChanged: stableJson(status) !== stableJson(previousStatus),
     events: [...choice.events, ...secretPlan.events],
     audit,
-    requeueAfterMs: Math.max(wakeAt - now.getTime(), 1_000),
+    requeueAfterMs: Number.isFinite(wakeAt) ? Math.max(wakeAt - now.getTime(), 1_000) : undefined,
+    replaced: choice.replaced,
+    restart: replacedHeldKey || choice.replaced === 'Revoked' ? spec.restartTargets : [],
   };
 }

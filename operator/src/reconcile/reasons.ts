@@ -15,6 +15,11 @@ export const Reason = {
   SecretConflict: 'SecretConflict',
   SecretRejected: 'SecretRejected',
   InvalidSpec: 'InvalidSpec',
+  Revoked: 'Revoked',
+  RotationFailed: 'RotationFailed',
+  ExpiringSoon: 'ExpiringSoon',
+  WorkloadRestarted: 'WorkloadRestarted',
+  WorkloadNotFound: 'WorkloadNotFound',
 } as const;
 
 export type Reason = (typeof Reason)[keyof typeof Reason];

@@ -1,5 +1,8 @@
 import {
+  ANNOTATION_ISSUE_REASON,
   ANNOTATION_ISSUED_AT,
+  ANNOTATION_REVOKED_KEY_ID,
+  ANNOTATION_ROTATE_HANDLED,
   API_VERSION,
   DATA_API_KEY,
   DATA_EXPIRES_AT,
@@ -95,6 +98,9 @@ export interface SecretContents {
   readonly previousKey: string | undefined;
   readonly previousKeyId: string | undefined;
   readonly previousExpiresAt: Date | undefined;
+  readonly issueReason: string | undefined;
+  readonly rotateHandled: string | undefined;
+  readonly revokedKeyId: string | undefined;
 }
 
 export function readSecret(secret: SecretLike): SecretContents {
@@ -107,26 +113,45 @@ export function readSecret(secret: SecretLike): SecretContents {
     previousKey: decode(data[DATA_PREVIOUS_API_KEY]),
     previousKeyId: decode(data[DATA_PREVIOUS_KEY_ID]),
     previousExpiresAt: parseTime(decode(data[DATA_PREVIOUS_EXPIRES_AT])),
+    issueReason: secret.metadata?.annotations?.[ANNOTATION_ISSUE_REASON],
+    rotateHandled: secret.metadata?.annotations?.[ANNOTATION_ROTATE_HANDLED],
+    revokedKeyId: secret.metadata?.annotations?.[ANNOTATION_REVOKED_KEY_ID],
   };
 }
 
-export function desiredSecret(
-  apiKey: ApiKey,
-  spec: ResolvedSpec,
-  current: CurrentKey,
-  previous: PreviousKey | undefined,
-): SecretManifest {
-  const data: Record<string, string> = {
-    [DATA_API_KEY]: encode(current.key),
-    [DATA_KEY_ID]: encode(current.keyId),
-    [DATA_SCOPES]: encode(spec.scopes.join(' ')),
-    [DATA_EXPIRES_AT]: encode(current.expiresAt.toISOString()),
+/** What keyrotor puts in a Secret besides the spec: the keys and the bookkeeping that makes it the source of truth. */
+export interface SecretState {
+  /** The current key; undefined once revoked. */
+  readonly current: CurrentKey | undefined;
+  readonly previous: PreviousKey | undefined;
+  /** Why the current key was issued (Issue, Expiry, Schedule, Manual, ...). */
+  readonly issueReason: string;
+  /** The rotate annotation value acted on, so the same value never rotates twice. */
+  readonly rotateHandled: string | undefined;
+  /** Set when the key was revoked: the Secret then holds no key at all. */
+  readonly revokedKeyId: string | undefined;
+}
+
+export function desiredSecret(apiKey: ApiKey, spec: ResolvedSpec, state: SecretState): SecretManifest {
+  const { current, previous } = state;
+  const data: Record<string, string> = { [DATA_SCOPES]: encode(spec.scopes.join(' ')) };
+  const annotations: Record<string, string> = {
+    ...spec.annotations,
+    [ANNOTATION_ISSUE_REASON]: state.issueReason,
   };
+  if (current !== undefined) {
+    data[DATA_API_KEY] = encode(current.key);
+    data[DATA_KEY_ID] = encode(current.keyId);
+    data[DATA_EXPIRES_AT] = encode(current.expiresAt.toISOString());
+    annotations[ANNOTATION_ISSUED_AT] = current.issuedAt.toISOString();
+  }
   if (previous !== undefined) {
     data[DATA_PREVIOUS_API_KEY] = encode(previous.key);
     data[DATA_PREVIOUS_KEY_ID] = encode(previous.keyId);
     data[DATA_PREVIOUS_EXPIRES_AT] = encode(previous.expiresAt.toISOString());
   }
+  if (state.rotateHandled !== undefined) annotations[ANNOTATION_ROTATE_HANDLED] = state.rotateHandled;
+  if (state.revokedKeyId !== undefined) annotations[ANNOTATION_REVOKED_KEY_ID] = state.revokedKeyId;
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -135,7 +160,7 @@ export function desiredSecret(
       namespace: apiKey.metadata.namespace,
       // The template first, so keyrotor's own labels win (the schema refuses clashes anyway).
       labels: { ...spec.labels, [LABEL_MANAGED_BY]: MANAGED_BY_VALUE, [LABEL_API_KEY]: apiKey.metadata.name },
-      annotations: { ...spec.annotations, [ANNOTATION_ISSUED_AT]: current.issuedAt.toISOString() },
+      annotations,
       ownerReferences: [
         {
           apiVersion: API_VERSION,
@@ -151,6 +176,14 @@ export function desiredSecret(
     data,
   };
 }
+
+/** Annotations keyrotor writes on a Secret; one it no longer sets must go. */
+const OWN_ANNOTATIONS = [
+  ANNOTATION_ISSUED_AT,
+  ANNOTATION_ISSUE_REASON,
+  ANNOTATION_ROTATE_HANDLED,
+  ANNOTATION_REVOKED_KEY_ID,
+];
 
 const KEYROTOR_DATA = new Set([
   DATA_API_KEY,
@@ -174,7 +207,12 @@ export function secretDrift(observed: SecretLike, desired: SecretManifest): stri
   const drift: string[] = [];
   if (observed.type !== desired.type) drift.push('type');
   if (subsetDiffers(desired.metadata.labels, observed.metadata?.labels)) drift.push('labels');
-  if (subsetDiffers(desired.metadata.annotations, observed.metadata?.annotations)) drift.push('annotations');
+  const stale = OWN_ANNOTATIONS.some(
+    (key) =>
+      desired.metadata.annotations[key] === undefined && observed.metadata?.annotations?.[key] !== undefined,
+  );
+  if (stale || subsetDiffers(desired.metadata.annotations, observed.metadata?.annotations))
+    drift.push('annotations');
   const observedData = observed.data ?? {};
   const changedData = [...KEYROTOR_DATA].filter((key) => observedData[key] !== desired.data[key]);
   drift.push(...changedData.map((key) => `data.${key}`));

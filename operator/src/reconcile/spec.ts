@@ -1,6 +1,7 @@
 import { RESERVED_METADATA_PREFIXES } from '../api/names.ts';
 import { ENVIRONMENTS, type ApiKey, type Environment } from '../api/types.ts';
 import { DEFAULT_KEY_BITS, DEFAULT_KEY_PREFIX, validateKeyOptions } from '../keys/format.ts';
+import { isTimeZone, longestGap, parseSchedule, type Schedule } from '../schedule/cron.ts';
 import { formatDuration, parseDuration } from '../schedule/duration.ts';
 
 const DEFAULT_EXPIRES_AFTER = '90d';
@@ -18,6 +19,60 @@ export interface ResolvedSpec {
   readonly gracePeriodMs: number;
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
+  /** The cron schedule of extra rotations, if any. */
+  readonly schedule: Schedule | undefined;
+  readonly revoked: boolean;
+  readonly revocationReason: string | undefined;
+  readonly restartTargets: readonly RestartTarget[];
+}
+
+export interface RestartTarget {
+  readonly kind: 'Deployment' | 'StatefulSet' | 'DaemonSet';
+  readonly name: string;
+}
+
+const RESTART_KINDS: readonly string[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
+const YEAR_MS = 366 * 86_400_000;
+
+function checkSchedule(
+  spec: ApiKey['spec'],
+  expiresAfterMs: number,
+  now: Date,
+  problems: string[],
+): Schedule | undefined {
+  const expression = spec.rotation?.schedule;
+  if (expression === undefined) {
+    if (spec.rotation?.timeZone !== undefined && !isTimeZone(spec.rotation.timeZone)) {
+      problems.push(`rotation.timeZone "${spec.rotation.timeZone}" is not an IANA time zone`);
+    }
+    return undefined;
+  }
+  const parsed = parseSchedule(expression, spec.rotation?.timeZone);
+  if (!parsed.ok) {
+    problems.push(parsed.message);
+    return undefined;
+  }
+  const gap = longestGap(parsed.schedule, now, YEAR_MS);
+  if (gap === undefined) {
+    problems.push(`rotation.schedule "${expression}" never runs`);
+  } else if (gap > expiresAfterMs) {
+    problems.push(
+      `rotation.schedule "${expression}" can go ${formatDuration(gap)} without running, longer than expiresAfter (${formatDuration(expiresAfterMs)}): keys would expire between rotations`,
+    );
+  }
+  return parsed.schedule;
+}
+
+function checkRestartTargets(spec: ApiKey['spec'], problems: string[]): RestartTarget[] {
+  const targets = spec.rolloutRestartTargets ?? [];
+  for (const target of targets) {
+    if (!RESTART_KINDS.includes(target.kind)) {
+      problems.push(
+        `rolloutRestartTargets: kind "${target.kind}" must be Deployment, StatefulSet or DaemonSet`,
+      );
+    }
+  }
+  return targets as RestartTarget[];
 }
 
 export type SpecResult = { ok: true; spec: ResolvedSpec } | { ok: false; message: string };
@@ -111,7 +166,7 @@ function checkLifetimes(spec: ApiKey['spec'], problems: string[]): Lifetimes {
  * older CRD, a schema change ratcheted over stored objects, or a server without CEL can let bad
  * values through; the controller must then refuse clearly rather than act on them.
  */
-export function resolveSpec(apiKey: ApiKey): SpecResult {
+export function resolveSpec(apiKey: ApiKey, now: Date): SpecResult {
   const { spec, metadata } = apiKey;
   const problems: string[] = [];
   const environment = spec.environment ?? 'production';
@@ -128,12 +183,28 @@ export function resolveSpec(apiKey: ApiKey): SpecResult {
   const labels = spec.secretTemplate?.labels ?? {};
   const annotations = spec.secretTemplate?.annotations ?? {};
   checkTemplate(labels, annotations, problems);
+  const schedule = checkSchedule(spec, lifetimes.expiresAfterMs, now, problems);
+  const restartTargets = checkRestartTargets(spec, problems);
+  const revoked = spec.revoked === true;
 
   if (problems.length > 0) return { ok: false, message: problems.join('; ') };
   const secretName = spec.secretName ?? metadata.name;
   return {
     ok: true,
-    spec: { secretName, environment, scopes, keyPrefix, keyBits, ...lifetimes, labels, annotations },
+    spec: {
+      secretName,
+      environment,
+      scopes,
+      keyPrefix,
+      keyBits,
+      ...lifetimes,
+      labels,
+      annotations,
+      schedule,
+      revoked,
+      revocationReason: spec.revocationReason,
+      restartTargets,
+    },
   };
 }
 
