@@ -1,10 +1,8 @@
-// What every benchmark needs: a control plane, the operator as a separate process, and measurements
-// taken from outside it (the API server's own request counters, /proc for CPU and memory).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+// What every benchmark needs: the operator as a separate process, and measurements taken from
+// outside it (the API server's own request counters, /proc for CPU and memory).
+import { execFile } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 
 import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 
@@ -12,10 +10,9 @@ import { GROUP, PLURAL, VERSION } from '../operator/src/api/names.ts';
 import type { ApiKey } from '../operator/src/api/types.ts';
 import { rawRequest } from '../test/support/kube.ts';
 import { apiKeyManifest } from '../test/support/operator.ts';
-import { waitFor } from '../test/support/wait.ts';
+export { startOperatorProcess, type OperatorProcess } from '../test/support/operator-process.ts';
 
 export const repoRoot = path.resolve(import.meta.dirname, '..');
-const CLOCK_TICKS = 100; // USER_HZ on Linux
 const KEYROTOR_RESOURCES = new Set(['apikeys', 'secrets', 'events']);
 
 /** Requests the API server has served for keyrotor's resources, by verb and resource (apiserver_request_total). */
@@ -45,61 +42,6 @@ export function difference(
       .map(([verb, count]) => [verb, count - (before[verb] ?? 0)] as const)
       .filter(([, count]) => count > 0),
   );
-}
-
-export interface OperatorProcess {
-  readonly pid: number;
-  /** CPU seconds (user + system) used so far. */
-  cpuSeconds(): Promise<number>;
-  peakRssMiB(): Promise<number>;
-  /** Every log line, parsed. */
-  readonly lines: Record<string, unknown>[];
-  stop(): Promise<void>;
-}
-
-/** Starts `keyrotor` (operator/src/main.ts on this Node) and waits until its caches synced. */
-export async function startOperatorProcess(kubeconfig: string, args: string[]): Promise<OperatorProcess> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [path.join(repoRoot, 'operator/src/main.ts'), '--kubeconfig', kubeconfig, ...args],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const lines: Record<string, unknown>[] = [];
-  if (child.stdout === null || child.pid === undefined) throw new Error('could not start the operator');
-  createInterface(child.stdout).on('line', (line) => {
-    try {
-      lines.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      lines.push({ msg: line });
-    }
-  });
-  const pid = child.pid;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      resolve();
-    }),
-  );
-  await waitFor(() => (lines.some((line) => line.msg === 'keyrotor running') ? true : undefined), {
-    description: 'the operator to start',
-    timeoutMs: 60_000,
-  });
-  return {
-    pid,
-    lines,
-    cpuSeconds: async () => {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-    },
-    peakRssMiB: async () => {
-      const status = await readFile(`/proc/${pid}/status`, 'utf8');
-      return Math.round(Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) / 1024);
-    },
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 /** Follows the ApiKeys of a namespace and records when each first became Ready. */

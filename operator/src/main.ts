@@ -2,6 +2,7 @@
 // The keyrotor operator: wiring, signals and graceful shutdown. Everything else lives in modules.
 import { OptionsError, USAGE, parseOptions } from './cli/options.ts';
 import { Controller } from './controller/controller.ts';
+import { generateKey } from './keys/format.ts';
 import { loadKubeConfig } from './kube/client.ts';
 import { createLogger } from './observability/logger.ts';
 
@@ -33,6 +34,9 @@ async function main(): Promise<number> {
     namespaces: options.namespaces,
     concurrency: options.concurrency,
     instance: options.instance,
+    qps: options.qps,
+    burst: options.burst,
+    decideConfig: { generateKey, rotationJitterMs: options.rotationJitterMs },
   });
 
   const stopping = new AbortController();

@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 
+import { parseDuration } from '../schedule/duration.ts';
+
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -11,6 +13,9 @@ export interface OperatorOptions {
   readonly concurrency: number;
   readonly logLevel: LogLevel;
   readonly instance: string;
+  readonly qps: number;
+  readonly burst: number;
+  readonly rotationJitterMs: number;
 }
 
 export const USAGE = `Usage: keyrotor [options]
@@ -23,6 +28,9 @@ Options (each also from the environment variable in brackets):
   --concurrency <n>       ApiKeys reconciled at once, 1 to 64; default 4 [KEYROTOR_CONCURRENCY]
   --log-level <level>     ${LOG_LEVELS.join(', ')}; default info [KEYROTOR_LOG_LEVEL]
   --instance <name>       this replica's name in Events; default the host name [POD_NAME]
+  --kube-api-qps <n>      requests per second to the API server, all clients together; default 50 [KEYROTOR_KUBE_API_QPS]
+  --kube-api-burst <n>    requests allowed above that rate in a burst; default 100 [KEYROTOR_KUBE_API_BURST]
+  --rotation-jitter <d>   spread rotations due at one instant over this window, e.g. 5m; default 0s [KEYROTOR_ROTATION_JITTER]
   -h, --help              this text`;
 
 export class OptionsError extends Error {
@@ -30,6 +38,14 @@ export class OptionsError extends Error {
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function numberIn(flag: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+    throw new OptionsError(`--${flag}: "${text}" must be a number from ${min} to ${max}`);
+  }
+  return value;
+}
 
 /** Parses flags (which win) and environment variables; throws OptionsError with a clear message. */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): OperatorOptions | 'help' {
@@ -43,6 +59,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
         concurrency: { type: 'string' },
         'log-level': { type: 'string' },
         instance: { type: 'string' },
+        'kube-api-qps': { type: 'string' },
+        'kube-api-burst': { type: 'string' },
+        'rotation-jitter': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -52,8 +71,12 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
     throw new OptionsError(`${(error as Error).message}\n\n${USAGE}`);
   }
   if (values.help === true) return 'help';
+  const pick = (flag: keyof typeof values, variable: string, fallback: string): string => {
+    const value = values[flag];
+    return typeof value === 'string' ? value : (env[variable] ?? fallback);
+  };
 
-  const namespaces = (values.namespaces ?? env.KEYROTOR_NAMESPACES ?? '')
+  const namespaces = pick('namespaces', 'KEYROTOR_NAMESPACES', '')
     .split(',')
     .map((namespace) => namespace.trim())
     .filter((namespace) => namespace !== '');
@@ -61,15 +84,19 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
   if (badNamespace !== undefined)
     throw new OptionsError(`--namespaces: "${badNamespace}" is not a namespace name`);
 
-  const concurrencyText = values.concurrency ?? env.KEYROTOR_CONCURRENCY ?? '4';
+  const concurrencyText = pick('concurrency', 'KEYROTOR_CONCURRENCY', '4');
   const concurrency = Number(concurrencyText);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
     throw new OptionsError(`--concurrency: "${concurrencyText}" must be a whole number from 1 to 64`);
   }
-
-  const logLevel = values['log-level'] ?? env.KEYROTOR_LOG_LEVEL ?? 'info';
+  const logLevel = pick('log-level', 'KEYROTOR_LOG_LEVEL', 'info');
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new OptionsError(`--log-level: "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const jitterText = pick('rotation-jitter', 'KEYROTOR_ROTATION_JITTER', '0s');
+  const rotationJitterMs = jitterText === '0' ? 0 : parseDuration(jitterText);
+  if (rotationJitterMs === undefined) {
+    throw new OptionsError(`--rotation-jitter: "${jitterText}" is not a duration such as 30s, 5m or 1h`);
   }
 
   return {
@@ -77,6 +104,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
     namespaces,
     concurrency,
     logLevel: logLevel as LogLevel,
-    instance: values.instance ?? env.POD_NAME ?? hostname(),
+    instance: pick('instance', 'POD_NAME', hostname()),
+    qps: numberIn('kube-api-qps', pick('kube-api-qps', 'KEYROTOR_KUBE_API_QPS', '50'), 1, 10_000),
+    burst: numberIn('kube-api-burst', pick('kube-api-burst', 'KEYROTOR_KUBE_API_BURST', '100'), 1, 100_000),
+    rotationJitterMs,
   };
 }

@@ -149,7 +149,7 @@ describe('rotation on a schedule', () => {
   });
 
   it('refuses a schedule that does not parse, never runs, or runs too rarely for the lifetime', () => {
-    const refuse = (rotation: ApiKeySpec['rotation']) => {
+    const refuse = (rotation: NonNullable<ApiKeySpec['rotation']>) => {
       const plan = decide({
         apiKey: apiKey({ expiresAfter: '30d', rotation }),
         secret: undefined,
@@ -238,6 +238,11 @@ describe('exactly once across a crash between the Secret write and the status wr
   });
 });
 
+function withoutReason(spec: ApiKeySpec): ApiKeySpec {
+  const { revocationReason: _dropped, ...rest } = spec;
+  return rest;
+}
+
 describe('revocation', () => {
   it('removes the current and the previous key at once, and never brings the revoked key back', () => {
     const world = new World(apiKey({ expiresAfter: '30d', rotation: { gracePeriod: '5d' } }));
@@ -269,7 +274,7 @@ describe('revocation', () => {
     world.edit((key) => ({
       ...key,
       metadata: { ...key.metadata, generation: 3 },
-      spec: { ...key.spec, revoked: false, revocationReason: undefined } as ApiKeySpec,
+      spec: withoutReason({ ...key.spec, revoked: false }),
     }));
     const reinstated = world.reconcile(new Date(T0.getTime() + 23 * DAY));
     expect(reinstated.status.conditions?.[0]?.status).toBe('True');

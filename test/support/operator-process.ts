@@ -1,0 +1,73 @@
+// The operator as a separate process, started the way a user would (operator/src/main.ts), for tests
+// that kill it and for benchmarks that measure it from outside.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+import { waitFor } from './wait.ts';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+export interface OperatorProcess {
+  readonly pid: number;
+  /** CPU seconds (user + system) used so far. */
+  cpuSeconds(): Promise<number>;
+  peakRssMiB(): Promise<number>;
+  /** Every log line, parsed. */
+  readonly lines: Record<string, unknown>[];
+  /** SIGTERM: finishes what is in flight, then exits. */
+  stop(): Promise<void>;
+  /** SIGKILL: a crash, wherever it is. */
+  kill(): Promise<void>;
+}
+
+/** Starts `keyrotor` (operator/src/main.ts on this Node) and waits until its caches synced. */
+export async function startOperatorProcess(kubeconfig: string, args: string[]): Promise<OperatorProcess> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [path.join(repoRoot, 'operator/src/main.ts'), '--kubeconfig', kubeconfig, ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const lines: Record<string, unknown>[] = [];
+  if (child.stdout === null || child.pid === undefined) throw new Error('could not start the operator');
+  createInterface(child.stdout).on('line', (line) => {
+    try {
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      lines.push({ msg: line });
+    }
+  });
+  const pid = child.pid;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      resolve();
+    }),
+  );
+  await waitFor(() => (lines.some((line) => line.msg === 'keyrotor running') ? true : undefined), {
+    description: 'the operator to start',
+    timeoutMs: 60_000,
+  });
+  return {
+    pid,
+    lines,
+    cpuSeconds: async () => {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    },
+    peakRssMiB: async () => {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      return Math.round(Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) / 1024);
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
