@@ -5,6 +5,7 @@ import { Controller } from './controller/controller.ts';
 import { generateKey } from './keys/format.ts';
 import { loadKubeConfig } from './kube/client.ts';
 import { createLogger } from './observability/logger.ts';
+import { startServer } from './observability/server.ts';
 
 async function main(): Promise<number> {
   let options;
@@ -59,6 +60,15 @@ async function main(): Promise<number> {
     },
     'keyrotor starting',
   );
+  const server =
+    options.serve === undefined
+      ? undefined
+      : await startServer({
+          ...options.serve,
+          metrics: controller.metrics,
+          ready: () => controller.ready,
+          logger,
+        });
   try {
     await controller.start(stopping.signal);
     logger.info('keyrotor running');
@@ -67,6 +77,7 @@ async function main(): Promise<number> {
   }
   await stopped;
   await controller.stop();
+  server?.close();
   logger.info('keyrotor stopped');
   logger.flush();
   return 0;

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds the local control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) from the
+# Builds the local control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) and helm from the
 # pinned Go modules beside this script, into a cache outside git, and prints the bin folder as its
 # last line. Each component is cached under a key made of its go.mod, go.sum, the pins, the build
 # flags and the Go version, so a second run builds nothing.
 #
-# KUBEBUILDER_ASSETS (the envtest convention): if it names a folder holding all four binaries,
+# KUBEBUILDER_ASSETS (the envtest convention): if it names a folder holding all five binaries,
 # they are used as they are and nothing is built.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -12,7 +12,7 @@ shopt -s inherit_errexit
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=pins.env
 source "$here/pins.env"
-binaries=(etcd kube-apiserver kube-controller-manager kubectl)
+binaries=(etcd kube-apiserver kube-controller-manager kubectl helm)
 
 if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
   for b in "${binaries[@]}"; do
@@ -79,16 +79,24 @@ etcd_ldflags="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
 k8s_dir=$(build kubernetes k8s "$k8s_ldflags" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl)
 etcd_dir=$(build etcd etcd "$etcd_ldflags" go.etcd.io/etcd/server/v3)
+# helm v3 renders charts for the Kubernetes version stamped here unless told otherwise: the one pinned.
+helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  helm_ldflags+=" -X $p.k8sVersionMajor=$major -X $p.k8sVersionMinor=$minor"
+done
+helm_dir=$(build helm helm "$helm_ldflags" helm.sh/helm/v3/cmd/helm)
 
 # One folder with all four, for KUBEBUILDER_ASSETS-style consumers and for PATH.
-bin="$cache_root/bin-$(printf '%s\n' "$k8s_dir" "$etcd_dir" | sha256sum | cut -c1-16)"
+bin="$cache_root/bin-$(printf '%s\n' "$k8s_dir" "$etcd_dir" "$helm_dir" | sha256sum | cut -c1-16)"
 if [[ ! -d "$bin" ]]; then
   mkdir -p "$bin.tmp.$$"
   for b in kube-apiserver kube-controller-manager kubectl; do ln -sf "$k8s_dir/$b" "$bin.tmp.$$/$b"; done
   # go names the binary of a /v3 module path after the element before it.
   ln -sf "$etcd_dir/server" "$bin.tmp.$$/etcd"
+  ln -sf "$helm_dir/helm" "$bin.tmp.$$/helm"
   mv "$bin.tmp.$$" "$bin"
 fi
 "$bin/kube-apiserver" --version >&2
 "$bin/etcd" --version | head -1 >&2
+"$bin/helm" version --short >&2
 echo "$bin"

@@ -1,6 +1,7 @@
 // The operator as a separate process, started the way a user would (operator/src/main.ts), for tests
 // that kill it and for benchmarks that measure it from outside.
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,17 +18,40 @@ export interface OperatorProcess {
   peakRssMiB(): Promise<number>;
   /** Every log line, parsed. */
   readonly lines: Record<string, unknown>[];
-  /** SIGTERM: finishes what is in flight, then exits. */
-  stop(): Promise<void>;
+  /** Where /healthz, /readyz and /metrics are served. */
+  readonly url: string;
+  /** SIGTERM: finishes what is in flight, then exits; resolves to the exit code. */
+  stop(): Promise<number | null>;
   /** SIGKILL: a crash, wherever it is. */
   kill(): Promise<void>;
 }
 
 /** Starts `keyrotor` (operator/src/main.ts on this Node) and waits until its caches synced. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
 export async function startOperatorProcess(kubeconfig: string, args: string[]): Promise<OperatorProcess> {
+  const port = await freePort();
   const child: ChildProcess = spawn(
     process.execPath,
-    [path.join(repoRoot, 'operator/src/main.ts'), '--kubeconfig', kubeconfig, ...args],
+    [
+      path.join(repoRoot, 'operator/src/main.ts'),
+      '--kubeconfig',
+      kubeconfig,
+      '--bind-address',
+      `127.0.0.1:${port}`,
+      ...args,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const lines: Record<string, unknown>[] = [];
@@ -40,9 +64,9 @@ export async function startOperatorProcess(kubeconfig: string, args: string[]): 
     }
   });
   const pid = child.pid;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      resolve();
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      resolve(code);
     }),
   );
   await waitFor(() => (lines.some((line) => line.msg === 'keyrotor running') ? true : undefined), {
@@ -61,9 +85,10 @@ export async function startOperatorProcess(kubeconfig: string, args: string[]): 
       const status = await readFile(`/proc/${pid}/status`, 'utf8');
       return Math.round(Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) / 1024);
     },
+    url: `http://127.0.0.1:${port}`,
     stop: async () => {
       child.kill('SIGTERM');
-      await exited;
+      return exited;
     },
     kill: async () => {
       child.kill('SIGKILL');

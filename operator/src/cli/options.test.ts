@@ -13,6 +13,7 @@ describe('operator options', () => {
       qps: 50,
       burst: 100,
       rotationJitterMs: 0,
+      serve: { host: '0.0.0.0', port: 8080 },
     });
   });
 
@@ -38,6 +39,7 @@ describe('operator options', () => {
     [['--kube-api-qps=0'], '--kube-api-qps: "0" must be a number from 1'],
     [['--rotation-jitter', 'soon'], '--rotation-jitter: "soon" is not a duration'],
     [['--frobnicate'], "Unknown option '--frobnicate'"],
+    [['--bind-address', '8080'], '--bind-address: "8080" must be host:port'],
   ])('refuses %j with a clear message', (argv, message) => {
     expect(() => parseOptions(argv, {})).toThrow(OptionsError);
     expect(() => parseOptions(argv, {})).toThrow(message);

@@ -16,6 +16,8 @@ export interface OperatorOptions {
   readonly qps: number;
   readonly burst: number;
   readonly rotationJitterMs: number;
+  /** host:port of /healthz, /readyz and /metrics; undefined when turned off. */
+  readonly serve: { readonly host: string; readonly port: number } | undefined;
 }
 
 export const USAGE = `Usage: keyrotor [options]
@@ -30,6 +32,7 @@ Options (each also from the environment variable in brackets):
   --instance <name>       this replica's name in Events; default the host name [POD_NAME]
   --kube-api-qps <n>      requests per second to the API server, all clients together; default 50 [KEYROTOR_KUBE_API_QPS]
   --kube-api-burst <n>    requests allowed above that rate in a burst; default 100 [KEYROTOR_KUBE_API_BURST]
+  --bind-address <a:p>    serve /healthz, /readyz and /metrics here; 0 turns it off; default 0.0.0.0:8080 [KEYROTOR_BIND_ADDRESS]
   --rotation-jitter <d>   spread rotations due at one instant over this window, e.g. 5m; default 0s [KEYROTOR_ROTATION_JITTER]
   -h, --help              this text`;
 
@@ -38,6 +41,18 @@ export class OptionsError extends Error {
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function bindAddress(text: string): OperatorOptions['serve'] {
+  if (text === '0') return undefined;
+  const match = /^(.*):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || port < 1 || port > 65_535) {
+    throw new OptionsError(
+      `--bind-address: "${text}" must be host:port (e.g. 0.0.0.0:8080), or 0 to turn it off`,
+    );
+  }
+  return { host: match[1] ?? '0.0.0.0', port };
+}
 
 function numberIn(flag: string, text: string, min: number, max: number): number {
   const value = Number(text);
@@ -62,6 +77,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
         'kube-api-qps': { type: 'string' },
         'kube-api-burst': { type: 'string' },
         'rotation-jitter': { type: 'string' },
+        'bind-address': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -108,5 +124,6 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
     qps: numberIn('kube-api-qps', pick('kube-api-qps', 'KEYROTOR_KUBE_API_QPS', '50'), 1, 10_000),
     burst: numberIn('kube-api-burst', pick('kube-api-burst', 'KEYROTOR_KUBE_API_BURST', '100'), 1, 100_000),
     rotationJitterMs,
+    serve: bindAddress(pick('bind-address', 'KEYROTOR_BIND_ADDRESS', '0.0.0.0:8080')),
   };
 }

@@ -17,6 +17,7 @@ import { TokenBucket } from '../kube/rate-limiter.ts';
 import { WorkloadRestarter } from '../kube/restarter.ts';
 import { KubeWriter } from '../kube/writes.ts';
 import { writeAudit } from '../observability/audit.ts';
+import { OperatorMetrics } from '../observability/metrics.ts';
 import { decide, recordFailure, type DecideConfig, type Plan } from '../reconcile/decide.ts';
 import type { SecretLike } from '../reconcile/secret.ts';
 import { secretNameOf } from '../reconcile/spec.ts';
@@ -77,6 +78,8 @@ export class Controller {
   readonly #decideConfig: DecideConfig;
   readonly #clientOptions: ClientOptions;
   readonly #restarter: WorkloadRestarter;
+  /** The operator's Prometheus metrics (served by the caller). */
+  readonly metrics: OperatorMetrics;
   #resyncTimer: NodeJS.Timeout | undefined;
   #started = false;
 
@@ -86,10 +89,16 @@ export class Controller {
     this.#now = options.now ?? (() => new Date());
     this.#decideConfig = options.decideConfig ?? { generateKey };
     const limiter = new TokenBucket(options.qps ?? DEFAULT_QPS, options.burst ?? DEFAULT_BURST);
-    const clientOptions: ClientOptions = {
-      limiter,
-      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    this.metrics = new OperatorMetrics({
+      apiKeys: () => this.#apiKeys.flatMap((informer) => informer.list()),
+      queueDepth: () => this.#queue.length,
+      ready: () => this.ready,
+    });
+    const onRequest = (method: string) => {
+      this.metrics.apiRequests.inc({ method });
+      options.onRequest?.(method);
     };
+    const clientOptions: ClientOptions = { limiter, onRequest };
     this.#clientOptions = clientOptions;
     this.#writer = new KubeWriter(options.kc, clientOptions);
     this.#events = new EventRecorder(options.kc, options.logger, {
@@ -104,7 +113,7 @@ export class Controller {
     });
     this.#queue = new WorkQueue({
       concurrency: options.concurrency,
-      handler: (key) => this.#reconcile(key),
+      handler: (key) => this.#timedReconcile(key),
       onFailure: (key, error, retryInMs) => {
         this.#logger.warn({ err: error, apiKey: key, retryInMs }, 'reconcile failed; will retry');
       },
@@ -231,6 +240,20 @@ export class Controller {
     return this.#writtenSecrets.read(keyOf(namespace, name), informer?.get(namespace, name));
   }
 
+  async #timedReconcile(key: string): Promise<{ requeueAfterMs?: number }> {
+    const stopTimer = this.metrics.reconcileDuration.startTimer();
+    try {
+      const result = await this.#reconcile(key);
+      this.metrics.reconciles.inc({ result: 'success' });
+      return result;
+    } catch (error) {
+      this.metrics.reconciles.inc({ result: 'error' });
+      throw error;
+    } finally {
+      stopTimer();
+    }
+  }
+
   async #reconcile(key: string): Promise<{ requeueAfterMs?: number }> {
     const [namespace = '', name = ''] = key.split('/');
     const apiKey = this.#cachedApiKey(namespace, name);
@@ -270,9 +293,11 @@ export class Controller {
           throw error;
         }
         // Anything else is reported (status, a Warning) and retried with backoff; the old key stays.
+        this.metrics.secretWriteFailures.inc();
         await this.#record(apiKey, recordFailure(apiKey, plan, this.#now(), (error as Error).message));
         throw error;
       }
+      if (plan.replaced !== undefined) this.metrics.rotations.inc({ reason: plan.replaced });
       if (plan.restart.length > 0) this.#restarter.request(apiKey, plan.restart);
     }
     await this.#record(apiKey, plan);
