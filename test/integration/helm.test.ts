@@ -1,0 +1,341 @@
+// The Helm chart against the real API server: every rendered object validated by the server, a real
+// install, and the operator run with nothing but the chart's ServiceAccount to prove its RBAC is
+// enough, and no more than enough.
+import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { load, loadAll } from 'js-yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { GROUP, PLURAL, VERSION } from '../../operator/src/api/names.ts';
+import { adminKubeConfig, createTestNamespace, failureStatus, tokenKubeConfig } from '../support/kube.ts';
+import { createApiKey, readApiKey, waitForEvent, waitForReady } from '../support/operator.ts';
+import { startOperatorProcess } from '../support/operator-process.ts';
+import { tool } from '../support/tools.ts';
+import { waitFor } from '../support/wait.ts';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const chart = path.join(repoRoot, 'charts/keyrotor');
+
+describe('the Helm chart', () => {
+  const kc = adminKubeConfig();
+  const core = kc.makeApiClient(CoreV1Api);
+  const cleanups: (() => Promise<void>)[] = [];
+  const namespace = async (prefix: string, labels: Record<string, string> = {}) => {
+    const created = await createTestNamespace(kc, prefix);
+    if (Object.keys(labels).length > 0) {
+      await core.patchNamespace(
+        { name: created.name, body: { metadata: { labels } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    }
+    cleanups.push(created.remove);
+    return created.name;
+  };
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('passes helm lint --strict', async () => {
+    const result = await tool('helm', ['lint', chart, '--strict']);
+    expect(result.stdout + result.stderr).toContain('0 chart(s) failed');
+    expect(result.code).toBe(0);
+  });
+
+  it('installs the same CRDs as crds/, one source of truth', async () => {
+    const ours = await readFile(path.join(repoRoot, 'crds/keyrotor.dev_apikeys.yaml'), 'utf8');
+    const charts = await readFile(path.join(chart, 'crds/keyrotor.dev_apikeys.yaml'), 'utf8');
+    expect(charts).toBe(ours);
+  });
+
+  it('refuses bad values with a message that names the value', async () => {
+    const result = await tool('helm', [
+      'template',
+      'bad',
+      chart,
+      '--set',
+      'operator.logLevel=loud',
+      '--set',
+      'watchNamespaces[0]=Not_A_Namespace',
+    ]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("at '/operator/logLevel': value must be one of");
+    expect(result.stderr).toContain("at '/watchNamespaces/0'");
+  });
+
+  describe('renders objects the API server accepts', () => {
+    let release: string;
+    let watched: string[];
+    beforeAll(async () => {
+      // The release namespace warns on anything short of the restricted Pod Security Standard.
+      release = await namespace('chart', {
+        'pod-security.kubernetes.io/warn': 'restricted',
+        'pod-security.kubernetes.io/enforce': 'restricted',
+      });
+      watched = [await namespace('watched-a'), await namespace('watched-b')];
+    });
+
+    it.each([
+      ['the defaults (cluster-wide)', []],
+      ['namespaced mode', ['--set', 'watchNamespaces={WATCHED}']],
+      [
+        'every switch on',
+        [
+          '--set',
+          'podDisruptionBudget.enabled=true',
+          '--set',
+          'networkPolicy.enabled=true',
+          '--set',
+          'features.workloadRestarts=false',
+          '--set',
+          'serviceAccount.annotations.team=quant',
+        ],
+      ],
+    ])('%s', async (_name, flags) => {
+      const args = flags.map((flag) => flag.replace('WATCHED', watched.join(',')));
+      const rendered = await tool('helm', ['template', 'validate', chart, '--namespace', release, ...args]);
+      expect(rendered.stderr).toBe('');
+      const applied = await tool('kubectl', ['apply', '--dry-run=server', '-f', '-'], rendered.stdout);
+      expect(applied.stderr).toBe('');
+      expect(applied.code).toBe(0);
+      expect(applied.stdout).toContain('deployment.apps/validate-keyrotor created (server dry run)');
+      const objects = loadAll(rendered.stdout).filter(Boolean) as {
+        kind: string;
+        metadata: { labels?: Record<string, string> };
+      }[];
+      for (const object of objects)
+        expect(object.metadata.labels?.['app.kubernetes.io/instance']).toBe('validate');
+    });
+
+    it('renders the Prometheus Operator objects when asked', async () => {
+      const rendered = await tool('helm', [
+        'template',
+        'validate',
+        chart,
+        '--set',
+        'metrics.serviceMonitor.enabled=true',
+        '--set',
+        'metrics.prometheusRule.enabled=true',
+      ]);
+      const kinds = (loadAll(rendered.stdout).filter(Boolean) as { kind: string }[]).map(
+        (object) => object.kind,
+      );
+      expect(kinds).toEqual(expect.arrayContaining(['ServiceMonitor', 'PrometheusRule']));
+      const rule = (
+        loadAll(rendered.stdout) as { kind?: string; spec?: { groups: { rules: { alert: string }[] }[] } }[]
+      ).find((object) => (object as { kind?: string } | null)?.kind === 'PrometheusRule');
+      expect(rule?.spec?.groups[0]?.rules.map((r) => r.alert)).toEqual([
+        'KeyrotorKeyExpiringRotationFailing',
+        'KeyrotorReconcileErrors',
+        'KeyrotorCachesNotSynced',
+        'KeyrotorAbsent',
+      ]);
+    });
+
+    it('runs the operator as non-root, read-only, with no capabilities and RuntimeDefault seccomp', async () => {
+      const rendered = await tool('helm', ['template', 'validate', chart]);
+      const deployment = (
+        loadAll(rendered.stdout) as {
+          kind?: string;
+          spec?: { template: { spec: Record<string, unknown> } };
+        }[]
+      ).find((object) => (object as { kind?: string } | null)?.kind === 'Deployment');
+      const pod = deployment?.spec?.template.spec as {
+        securityContext: Record<string, unknown>;
+        containers: Record<string, unknown>[];
+      };
+      expect(pod.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        seccompProfile: { type: 'RuntimeDefault' },
+      });
+      expect(pod.containers[0]).toMatchObject({
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        },
+        livenessProbe: { httpGet: { path: '/healthz' } },
+        readinessProbe: { httpGet: { path: '/readyz' } },
+        resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
+      });
+    });
+  });
+
+  /** Installs a release and returns a kubeconfig that authenticates as its ServiceAccount only. */
+  async function install(
+    release: string,
+    releaseNamespace: string,
+    values: string[],
+  ): Promise<{ kubeconfig: string; token: string }> {
+    const installed = await tool('helm', [
+      'install',
+      release,
+      chart,
+      '--namespace',
+      releaseNamespace,
+      ...values,
+    ]);
+    expect(installed.stderr.replace(/^.*skipping existing CRD.*\n?/gm, '')).toBe('');
+    expect(installed.code).toBe(0);
+    const request = await core.createNamespacedServiceAccountToken({
+      namespace: releaseNamespace,
+      name: `${release}-keyrotor`,
+      body: { spec: { expirationSeconds: 3600, audiences: [] } },
+    });
+    const token = request.status?.token ?? '';
+    const kubeconfig = path.join(os.tmpdir(), `${release}.kubeconfig`);
+    await writeFile(kubeconfig, tokenKubeConfig(kc, token).exportConfig());
+    return { kubeconfig, token };
+  }
+
+  it('installs; its ServiceAccount alone can run the whole lifecycle, and nothing more', async () => {
+    const releaseNamespace = await namespace('chart-cw');
+    const workloads = await namespace('chart-cw-keys');
+    const other = await namespace('chart-cw-other');
+    const { kubeconfig, token } = await install('cw', releaseNamespace, []);
+    const operator = await startOperatorProcess(kubeconfig, ['--namespaces', workloads]);
+    try {
+      await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+        namespace: workloads,
+        body: {
+          metadata: { name: 'bot' },
+          spec: {
+            selector: { matchLabels: { app: 'bot' } },
+            template: {
+              metadata: { labels: { app: 'bot' } },
+              spec: { containers: [{ name: 'bot', image: 'bot:1' }] },
+            },
+          },
+        },
+      });
+      await createApiKey(kc, workloads, 'via-chart', {
+        rolloutRestartTargets: [{ kind: 'Deployment', name: 'bot' }],
+      });
+      const first = await waitForReady(kc, workloads, 'via-chart');
+      await waitForEvent(kc, workloads, 'via-chart', 'Issued');
+      await core.deleteNamespacedSecret({ namespace: workloads, name: 'via-chart' });
+      const second = await waitForReady(kc, workloads, 'via-chart', { keyIdNot: first.status?.keyId ?? '' });
+      await waitForEvent(kc, workloads, 'via-chart', 'WorkloadRestarted');
+      expect((await readApiKey(kc, workloads, 'via-chart')).status?.keyId).toBe(second.status?.keyId);
+    } finally {
+      await operator.kill();
+    }
+
+    const asOperator = tokenKubeConfig(kc, token).makeApiClient(CoreV1Api);
+    expect((await failureStatus(asOperator.listNamespacedPod({ namespace: other }))).code).toBe(403);
+    expect((await failureStatus(asOperator.listNamespacedConfigMap({ namespace: other }))).code).toBe(403);
+    expect((await failureStatus(asOperator.listNamespace())).code).toBe(403);
+    expect(
+      (
+        await failureStatus(
+          asOperator.createNamespacedServiceAccount({ namespace: other, body: { metadata: { name: 'x' } } }),
+        )
+      ).code,
+    ).toBe(403);
+    expect(
+      (
+        await failureStatus(
+          tokenKubeConfig(kc, token).makeApiClient(RbacAuthorizationV1Api).listClusterRole(),
+        )
+      ).code,
+    ).toBe(403);
+
+    const uninstalled = await tool('helm', ['uninstall', 'cw', '--namespace', releaseNamespace]);
+    expect(uninstalled.code).toBe(0);
+    // The ServiceAccount is gone, and its token with it (once the API server's caches notice).
+    await waitFor(
+      async () =>
+        (await failureStatus(asOperator.listNamespacedSecret({ namespace: workloads }))).code === 401
+          ? true
+          : undefined,
+      { description: "the uninstalled ServiceAccount's token to be refused" },
+    );
+  });
+
+  it('in namespaced mode reaches only the listed namespaces; upgrade and uninstall leave no orphans', async () => {
+    const releaseNamespace = await namespace('chart-ns');
+    const listed = await namespace('chart-ns-listed');
+    const unlisted = await namespace('chart-ns-unlisted');
+    const added = await namespace('chart-ns-added');
+    const { kubeconfig, token } = await install('nsmode', releaseNamespace, [
+      '--set',
+      `watchNamespaces={${listed}}`,
+    ]);
+    const operator = await startOperatorProcess(kubeconfig, ['--namespaces', listed]);
+    try {
+      await createApiKey(kc, listed, 'scoped');
+      await waitForReady(kc, listed, 'scoped');
+    } finally {
+      await operator.kill();
+    }
+    const asOperator = tokenKubeConfig(kc, token);
+    const secrets = asOperator.makeApiClient(CoreV1Api);
+    expect((await failureStatus(secrets.listNamespacedSecret({ namespace: unlisted }))).code).toBe(403);
+    expect((await failureStatus(secrets.listSecretForAllNamespaces())).code).toBe(403);
+    const custom = asOperator.makeApiClient(CustomObjectsApi);
+    expect(
+      (
+        await failureStatus(
+          custom.listNamespacedCustomObject({
+            group: GROUP,
+            version: VERSION,
+            namespace: unlisted,
+            plural: PLURAL,
+          }),
+        )
+      ).code,
+    ).toBe(403);
+
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    const roleIn = async (ns: string) =>
+      (await rbac.listNamespacedRole({ namespace: ns, labelSelector: 'app.kubernetes.io/instance=nsmode' }))
+        .items.length;
+    const upgrade = await tool('helm', [
+      'upgrade',
+      'nsmode',
+      chart,
+      '--namespace',
+      releaseNamespace,
+      '--set',
+      `watchNamespaces={${listed},${added}}`,
+    ]);
+    expect(upgrade.code).toBe(0);
+    expect(await roleIn(added)).toBe(1);
+    const back = await tool('helm', [
+      'upgrade',
+      'nsmode',
+      chart,
+      '--namespace',
+      releaseNamespace,
+      '--set',
+      `watchNamespaces={${listed}}`,
+    ]);
+    expect(back.code).toBe(0);
+    expect(await roleIn(added)).toBe(0);
+
+    expect((await tool('helm', ['uninstall', 'nsmode', '--namespace', releaseNamespace])).code).toBe(0);
+    const left = await tool('kubectl', [
+      'get',
+      'all,roles,rolebindings,serviceaccounts,clusterroles,clusterrolebindings,networkpolicies,poddisruptionbudgets',
+      '-A',
+      '-l',
+      'app.kubernetes.io/instance=nsmode',
+      '-o',
+      'name',
+    ]);
+    expect(left.stdout.trim()).toBe('');
+    // CRDs stay, by Helm's rule.
+    expect(
+      load((await tool('kubectl', ['get', 'crd', 'apikeys.keyrotor.dev', '-o', 'yaml'])).stdout),
+    ).toBeTruthy();
+  });
+});
