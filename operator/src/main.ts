@@ -50,6 +50,12 @@ async function main(): Promise<number> {
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    // SIGHUP: relist everything from the API server and look at every ApiKey again.
+    process.on('SIGHUP', () => {
+      controller.relist().catch((error: unknown) => {
+        logger.warn({ err: error }, 'relist failed');
+      });
+    });
   });
 
   logger.info(

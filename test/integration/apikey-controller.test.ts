@@ -268,6 +268,20 @@ describe('the ApiKey controller', () => {
     expect(await versions()).toEqual(before);
   });
 
+  it('relists everything and looks at every key again without writing anything', async () => {
+    const running = await start();
+    await Promise.all(['relist-a', 'relist-b'].map((name) => createApiKey(kc, namespace, name)));
+    await Promise.all(['relist-a', 'relist-b'].map((name) => waitForReady(kc, namespace, name)));
+    await running.controller.idle();
+    const writes = writeCount(running.requests);
+    const lists = running.requests.get('GET') ?? 0;
+    await running.controller.relist();
+    await running.controller.idle();
+    expect(running.requests.get('GET') ?? 0).toBeGreaterThanOrEqual(lists + 2);
+    expect(writeCount(running.requests)).toBe(writes);
+    expect(running.logLines.filter((line) => line.includes('"msg":"relisted"'))).toHaveLength(2);
+  });
+
   it('keeps key material out of every log line, event and status through a whole lifecycle', async () => {
     const running = await start();
     const keys = new Set<string>();

@@ -217,6 +217,12 @@ export class Controller {
     this.#resyncAll();
   }
 
+  /** Lists everything again from the API server (fresh caches), then looks at every ApiKey. */
+  async relist(): Promise<void> {
+    await Promise.all([...this.#apiKeys, ...this.#secrets].map((informer) => informer.relist()));
+    this.#resyncAll();
+  }
+
   #resyncAll(): void {
     for (const informer of this.#apiKeys) {
       for (const apiKey of informer.list())

@@ -23,14 +23,16 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
 }
 
+type ClientInformer<T extends KubernetesObject> = ReturnType<typeof makeInformer<T>>;
+
 /**
  * The client's informer (list, then watch; relist on 410 Gone) made to survive: it stops on any
  * other error, so this restarts it with exponential backoff and jitter, ignores the aborts its own
- * restarts cause, and tells whether the cache has synced since the last (re)start.
+ * restarts cause, tells whether the cache has synced, and can relist from scratch on demand.
  */
 export class ResilientInformer<T extends KubernetesObject> {
   readonly #options: InformerOptions<T>;
-  readonly #informer: ReturnType<typeof makeInformer<T>>;
+  #informer: ClientInformer<T>;
   #listed = false;
   #stopped = true;
   #failures = 0;
@@ -38,26 +40,41 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   constructor(options: InformerOptions<T>) {
     this.#options = options;
-    const list = async () => {
-      const result = await options.list();
+    this.#informer = this.#create(() => {
       this.#listed = true;
-      this.#failures = 0;
-      return result;
-    };
-    this.#informer = makeInformer(options.kc, options.path, list, options.labelSelector);
+    });
+  }
+
+  /** A client informer wired to this wrapper; `onListed` runs after each successful list. */
+  #create(onListed: () => void): ClientInformer<T> {
+    const options = this.#options;
+    const informer = makeInformer(
+      options.kc,
+      options.path,
+      async () => {
+        const result = await options.list();
+        onListed();
+        this.#failures = 0;
+        return result;
+      },
+      options.labelSelector,
+    );
     const forward = (object: T) => {
+      // Events of an informer replaced by relist() are not ours any more.
+      if (informer !== this.#informer) return;
       try {
         options.onChange(object);
       } catch (error) {
         options.logger.error({ err: error, informer: options.name }, 'informer handler failed');
       }
     };
-    this.#informer.on('add', forward);
-    this.#informer.on('update', forward);
-    this.#informer.on('delete', forward);
-    this.#informer.on('error', (error: unknown) => {
-      this.#onError(error);
+    informer.on('add', forward);
+    informer.on('update', forward);
+    informer.on('delete', forward);
+    informer.on('error', (error: unknown) => {
+      if (informer === this.#informer) this.#onError(error);
     });
+    return informer;
   }
 
   /** Starts and waits until the first list succeeded (retrying failures), or `signal` aborts. */
@@ -68,6 +85,27 @@ export class ResilientInformer<T extends KubernetesObject> {
       if (signal?.aborted) throw new Error(`stopped before the ${this.#options.name} cache synced`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+
+  /**
+   * Lists everything again into a fresh cache and swaps it in once complete, then reports every
+   * object as changed: catches anything a watch may have missed, without an empty cache in between.
+   */
+  async relist(): Promise<void> {
+    const progress = { listed: false };
+    const fresh = this.#create(() => {
+      progress.listed = true;
+    });
+    const previous = this.#informer;
+    await fresh.start();
+    if (!progress.listed) {
+      await fresh.stop();
+      throw new Error(`relist of ${this.#options.name} failed`);
+    }
+    this.#informer = fresh;
+    await previous.stop();
+    for (const object of fresh.list()) this.#options.onChange(object);
+    this.#options.logger.info({ informer: this.#options.name, objects: fresh.list().length }, 'relisted');
   }
 
   async stop(): Promise<void> {
@@ -105,9 +143,10 @@ export class ResilientInformer<T extends KubernetesObject> {
       'watch failed; restarting',
     );
     clearTimeout(this.#restartTimer);
+    const informer = this.#informer;
     this.#restartTimer = setTimeout(() => {
-      if (this.#stopped) return;
-      this.#informer.start().catch((startError: unknown) => {
+      if (this.#stopped || informer !== this.#informer) return;
+      informer.start().catch((startError: unknown) => {
         this.#onError(startError);
       });
     }, jittered);
