@@ -10,8 +10,8 @@ describe('operator options', () => {
       concurrency: 4,
       logLevel: 'info',
       instance: 'keyrotor-0',
-      qps: 50,
-      burst: 100,
+      qps: 100,
+      burst: 200,
       rotationJitterMs: 0,
       serve: { host: '0.0.0.0', port: 8080 },
     });

@@ -30,8 +30,8 @@ Options (each also from the environment variable in brackets):
   --concurrency <n>       ApiKeys reconciled at once, 1 to 64; default 4 [KEYROTOR_CONCURRENCY]
   --log-level <level>     ${LOG_LEVELS.join(', ')}; default info [KEYROTOR_LOG_LEVEL]
   --instance <name>       this replica's name in Events; default the host name [POD_NAME]
-  --kube-api-qps <n>      requests per second to the API server, all clients together; default 50 [KEYROTOR_KUBE_API_QPS]
-  --kube-api-burst <n>    requests allowed above that rate in a burst; default 100 [KEYROTOR_KUBE_API_BURST]
+  --kube-api-qps <n>      requests per second to the API server, all clients together; default 100 [KEYROTOR_KUBE_API_QPS]
+  --kube-api-burst <n>    requests allowed above that rate in a burst; default 200 [KEYROTOR_KUBE_API_BURST]
   --bind-address <a:p>    serve /healthz, /readyz and /metrics here; 0 turns it off; default 0.0.0.0:8080 [KEYROTOR_BIND_ADDRESS]
   --rotation-jitter <d>   spread rotations due at one instant over this window, e.g. 5m; default 0s [KEYROTOR_ROTATION_JITTER]
   -h, --help              this text`;
@@ -121,8 +121,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
     concurrency,
     logLevel: logLevel as LogLevel,
     instance: pick('instance', 'POD_NAME', hostname()),
-    qps: numberIn('kube-api-qps', pick('kube-api-qps', 'KEYROTOR_KUBE_API_QPS', '50'), 1, 10_000),
-    burst: numberIn('kube-api-burst', pick('kube-api-burst', 'KEYROTOR_KUBE_API_BURST', '100'), 1, 100_000),
+    qps: numberIn('kube-api-qps', pick('kube-api-qps', 'KEYROTOR_KUBE_API_QPS', '100'), 1, 10_000),
+    burst: numberIn('kube-api-burst', pick('kube-api-burst', 'KEYROTOR_KUBE_API_BURST', '200'), 1, 100_000),
     rotationJitterMs,
     serve: bindAddress(pick('bind-address', 'KEYROTOR_BIND_ADDRESS', '0.0.0.0:8080')),
   };

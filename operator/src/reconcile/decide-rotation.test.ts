@@ -146,7 +146,8 @@ describe('rotation on a schedule', () => {
     expect([...days.values()].every((count) => count === 1)).toBe(true);
     expect(days.get('2026-03-29')).toBe(1);
     expect(days.get('2026-10-25')).toBe(1);
-  });
+    // 274 simulated days, each checking a year of the schedule ahead: seconds, not milliseconds.
+  }, 30_000);
 
   it('refuses a schedule that does not parse, never runs, or runs too rarely for the lifetime', () => {
     const refuse = (rotation: NonNullable<ApiKeySpec['rotation']>) => {

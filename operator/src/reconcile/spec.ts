@@ -34,6 +34,28 @@ export interface RestartTarget {
 const RESTART_KINDS: readonly string[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
 const YEAR_MS = 366 * 86_400_000;
 
+const gapCache = new Map<string, number | undefined>();
+const GAP_CACHE_LIMIT = 1_000;
+
+/**
+ * The longest gap of a schedule over the coming year walks hundreds of runs: too slow to repeat on
+ * every reconcile of thousands of keys sharing a schedule. It changes slowly, so it is computed once a
+ * day per schedule and time zone.
+ */
+function cachedLongestGap(
+  expression: string,
+  timeZone: string | undefined,
+  schedule: Schedule,
+  now: Date,
+): number | undefined {
+  const key = `${expression}\n${timeZone ?? 'UTC'}\n${Math.floor(now.getTime() / 86_400_000)}`;
+  if (gapCache.has(key)) return gapCache.get(key);
+  const gap = longestGap(schedule, now, YEAR_MS);
+  if (gapCache.size >= GAP_CACHE_LIMIT) gapCache.clear();
+  gapCache.set(key, gap);
+  return gap;
+}
+
 function checkSchedule(
   spec: ApiKey['spec'],
   expiresAfterMs: number,
@@ -52,7 +74,7 @@ function checkSchedule(
     problems.push(parsed.message);
     return undefined;
   }
-  const gap = longestGap(parsed.schedule, now, YEAR_MS);
+  const gap = cachedLongestGap(expression, spec.rotation?.timeZone, parsed.schedule, now);
   if (gap === undefined) {
     problems.push(`rotation.schedule "${expression}" never runs`);
   } else if (gap > expiresAfterMs) {
