@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 
 import { GROUP, PLURAL, VERSION } from '../operator/src/api/names.ts';
-import type { ApiKey } from '../operator/src/api/types.ts';
+import type { ApiKey, ApiKeySpec } from '../operator/src/api/types.ts';
 import { rawRequest } from '../test/support/kube.ts';
 import { apiKeyManifest } from '../test/support/operator.ts';
 export { startOperatorProcess, type OperatorProcess } from '../test/support/operator-process.ts';
@@ -44,29 +44,59 @@ export function difference(
   );
 }
 
-/** Follows the ApiKeys of a namespace and records when each first became Ready. */
-export async function watchReady(kc: KubeConfig, namespace: string) {
-  const readyAt = new Map<string, number>();
-  const request = await new Watch(kc).watch(
-    `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
-    {},
-    (_phase: string, apiKey: ApiKey) => {
-      const ready = apiKey.status?.conditions?.find((condition) => condition.type === 'Ready');
-      if (ready?.status === 'True' && !readyAt.has(apiKey.metadata.name))
-        readyAt.set(apiKey.metadata.name, performance.now());
-    },
-    () => undefined,
-  );
+/**
+ * Follows the ApiKeys of a namespace: the client's Watch ends after 30 s without events and on any
+ * error, so this watches again from the last resourceVersion until stopped.
+ */
+export function followApiKeys(kc: KubeConfig, namespace: string, onEvent: (apiKey: ApiKey) => void) {
+  let stopped = false;
+  let resourceVersion: string | undefined;
+  let request: AbortController | undefined;
+  const watch = new Watch(kc);
+  const connect = async (): Promise<void> => {
+    if (stopped) return;
+    request = await watch.watch(
+      `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
+      { allowWatchBookmarks: true, ...(resourceVersion ? { resourceVersion } : {}) },
+      (phase: string, apiKey: ApiKey) => {
+        resourceVersion = apiKey.metadata.resourceVersion ?? resourceVersion;
+        if (phase !== 'BOOKMARK' && phase !== 'ERROR') onEvent(apiKey);
+      },
+      () => {
+        setTimeout(() => void connect().catch(() => undefined), 100);
+      },
+    );
+  };
+  const started = connect();
   return {
-    readyAt,
+    started,
     stop: () => {
-      request.abort();
+      stopped = true;
+      request?.abort();
     },
   };
 }
 
+/** Records when each ApiKey of a namespace first became Ready. */
+export async function watchReady(kc: KubeConfig, namespace: string) {
+  const readyAt = new Map<string, number>();
+  const follower = followApiKeys(kc, namespace, (apiKey) => {
+    const ready = apiKey.status?.conditions?.find((condition) => condition.type === 'Ready');
+    if (ready?.status === 'True' && !readyAt.has(apiKey.metadata.name))
+      readyAt.set(apiKey.metadata.name, performance.now());
+  });
+  await follower.started;
+  return { readyAt, stop: follower.stop };
+}
+
 /** Creates ApiKeys bench-0 ... bench-(n-1), `parallel` at a time; returns when each create was sent. */
-export async function createApiKeys(kc: KubeConfig, namespace: string, count: number, parallel = 32) {
+export async function createApiKeys(
+  kc: KubeConfig,
+  namespace: string,
+  count: number,
+  parallel = 32,
+  spec: Partial<ApiKeySpec> = {},
+) {
   const custom = kc.makeApiClient(CustomObjectsApi);
   const createdAt = new Map<string, number>();
   let next = 0;
@@ -79,7 +109,7 @@ export async function createApiKeys(kc: KubeConfig, namespace: string, count: nu
         version: VERSION,
         namespace,
         plural: PLURAL,
-        body: apiKeyManifest(namespace, name),
+        body: apiKeyManifest(namespace, name, spec),
       });
     }
   };

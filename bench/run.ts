@@ -1,5 +1,6 @@
-// npm run bench -- [--scenario converge] [--keys N]: runs a benchmark on a fresh local control plane,
-// prints its result as JSON and appends a row to bench/RESULTS.md.
+// npm run bench -- [--scenario all|converge|floor|steady|restart|storm|unrelated|latency] [--keys N]
+// Runs the scenarios on a fresh local control plane, prints the results as JSON and appends them to
+// bench/RESULTS.md with the machine and commit.
 import { appendFile, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,33 +8,39 @@ import { parseArgs } from 'node:util';
 
 import { KubeConfig } from '@kubernetes/client-node';
 
+import { DEFAULT_BURST, DEFAULT_QPS } from '../operator/src/controller/controller.ts';
 import { controlPlaneBinaries } from '../test/cluster/binaries.ts';
 import { startControlPlane } from '../test/cluster/control-plane.ts';
-import { waitFor } from '../test/support/wait.ts';
+import { commit, machine, repoRoot } from './harness.ts';
 import {
-  apiserverRequests,
-  createApiKeys,
-  createNamespace,
-  difference,
-  machine,
-  commit,
-  percentile,
-  repoRoot,
-  startOperatorProcess,
-  watchReady,
-} from './harness.ts';
+  converge,
+  floor,
+  latency,
+  restart,
+  steady,
+  storm,
+  unrelated,
+  type Context,
+  type Result,
+} from './scenarios.ts';
 
+const SCENARIOS = ['converge', 'floor', 'steady', 'restart', 'storm', 'unrelated', 'latency'] as const;
 const { values } = parseArgs({
   options: {
-    scenario: { type: 'string', default: 'converge' },
-    keys: { type: 'string', default: '500' },
+    scenario: { type: 'string', default: 'all' },
+    keys: { type: 'string', default: '2000' },
     results: { type: 'string', default: path.join(repoRoot, 'bench/RESULTS.md') },
   },
 });
 const keys = Number(values.keys);
 if (!Number.isInteger(keys) || keys < 1)
   throw new Error(`--keys must be a positive whole number, not ${values.keys}`);
-if (values.scenario !== 'converge') throw new Error(`unknown scenario ${values.scenario}; known: converge`);
+const wanted = values.scenario === 'all' ? [...SCENARIOS] : values.scenario.split(',');
+for (const name of wanted) {
+  if (!(SCENARIOS as readonly string[]).includes(name))
+    throw new Error(`unknown scenario ${name}; known: all, ${SCENARIOS.join(', ')}`);
+}
+const wants = (name: (typeof SCENARIOS)[number]) => wanted.includes(name);
 
 const log = (message: string) => {
   process.stderr.write(`[bench] ${message}\n`);
@@ -45,53 +52,50 @@ const controlPlane = await startControlPlane({
   detached: false,
   log,
 });
+const results: Record<string, Result> = {};
 try {
   const kc = new KubeConfig();
   kc.loadFromFile(controlPlane.kubeconfig);
-  const namespace = 'bench';
-  await createNamespace(kc, namespace);
-  const operator = await startOperatorProcess(controlPlane.kubeconfig, [
-    '--namespaces',
-    namespace,
-    '--log-level',
-    'info',
-  ]);
-  const ready = await watchReady(kc, namespace);
-  const requestsBefore = await apiserverRequests(kc);
-  const cpuBefore = await operator.cpuSeconds();
-
-  const started = performance.now();
-  const createdAt = await createApiKeys(kc, namespace, keys);
-  await waitFor(() => (ready.readyAt.size >= keys ? true : undefined), {
-    description: `${keys} ApiKeys to be Ready`,
-    timeoutMs: 600_000,
-    intervalMs: 50,
-  });
-  const wallSeconds = (Math.max(...ready.readyAt.values()) - started) / 1000;
-  const latencies = [...createdAt].map(([name, at]) => (ready.readyAt.get(name) ?? Number.NaN) - at);
-  ready.stop();
-  const result = {
-    scenario: 'converge',
-    keys,
-    wallSeconds: Number(wallSeconds.toFixed(3)),
-    keysPerSecond: Number((keys / wallSeconds).toFixed(1)),
-    createToReadyMs: {
-      p50: Math.round(percentile(latencies, 50)),
-      p99: Math.round(percentile(latencies, 99)),
-    },
-    apiserverRequests: difference(await apiserverRequests(kc), requestsBefore),
-    operatorCpuSeconds: Number(((await operator.cpuSeconds()) - cpuBefore).toFixed(2)),
-    operatorPeakRssMiB: await operator.peakRssMiB(),
-    machine: machine(),
-    date: new Date().toISOString(),
+  const ctx: Context = { kc, kubeconfig: controlPlane.kubeconfig, keys, log };
+  const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    log(`${name}: running with ${keys} keys`);
+    return run();
   };
-  await operator.stop();
-  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  const row =
-    `| ${result.date.slice(0, 10)} | ${await commit()} | converge | ${keys} | ${result.wallSeconds} | ${result.keysPerSecond} | ` +
-    `${result.createToReadyMs.p50} / ${result.createToReadyMs.p99} | ${JSON.stringify(result.apiserverRequests)} | ` +
-    `${result.operatorCpuSeconds} | ${result.operatorPeakRssMiB} | ${result.machine} |\n`;
-  await appendFile(values.results, row);
+
+  if (wants('converge') || wants('steady') || wants('restart')) {
+    const { result, operator } = await step('converge', () => converge(ctx, 'converge'));
+    results.converge = result;
+    let current = operator;
+    if (wants('steady')) results.steady = await step('steady', () => steady(ctx, current));
+    if (wants('restart')) {
+      const restarted = await step('restart', () => restart(ctx, 'converge', current));
+      results.restart = restarted.result;
+      current = restarted.operator;
+    }
+    await current.stop();
+  }
+  if (wants('floor')) {
+    results.floor = await step('floor', () => floor(ctx, 'floor', DEFAULT_QPS, DEFAULT_BURST, 4));
+    const operatorSeconds = results.converge?.wallSeconds;
+    if (typeof operatorSeconds === 'number') {
+      results.floor.operatorOverFloor = Number(
+        (operatorSeconds / (results.floor.wallSeconds as number)).toFixed(2),
+      );
+    }
+  }
+  if (wants('storm')) results.storm = await step('storm', () => storm(ctx, 'storm', DEFAULT_QPS));
+  if (wants('unrelated')) results.unrelated = await step('unrelated', () => unrelated(ctx, 'unrelated'));
+  if (wants('latency')) results.latency = await step('latency', () => latency(ctx, 'latency'));
 } finally {
   await controlPlane.stop();
 }
+
+const run = { keys, commit: await commit(), machine: machine(), date: new Date().toISOString(), results };
+process.stdout.write(`${JSON.stringify(run, null, 2)}\n`);
+const rows = Object.entries(results)
+  .map(([name, result]) => `| ${name} | \`${JSON.stringify(result)}\` |`)
+  .join('\n');
+await appendFile(
+  values.results,
+  `\n## ${run.date.slice(0, 16)}Z, ${keys} keys, ${run.commit}\n\n${run.machine}\n\n| scenario | result |\n| --- | --- |\n${rows}\n`,
+);

@@ -36,6 +36,7 @@ async function main(): Promise<number> {
     concurrency: options.concurrency,
     instance: options.instance,
     qps: options.qps,
+    manageReaders: options.manageReaders,
     burst: options.burst,
     decideConfig: { generateKey, rotationJitterMs: options.rotationJitterMs },
   });

@@ -279,7 +279,8 @@ describe('the ApiKey controller', () => {
     await running.controller.idle();
     expect(running.requests.get('GET') ?? 0).toBeGreaterThanOrEqual(lists + 2);
     expect(writeCount(running.requests)).toBe(writes);
-    expect(running.logLines.filter((line) => line.includes('"msg":"relisted"'))).toHaveLength(2);
+    // ApiKeys, Secrets, Roles and RoleBindings.
+    expect(running.logLines.filter((line) => line.includes('"msg":"relisted"'))).toHaveLength(4);
   });
 
   it('keeps key material out of every log line, event and status through a whole lifecycle', async () => {

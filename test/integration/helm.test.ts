@@ -25,6 +25,14 @@ import { waitFor } from '../support/wait.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const chart = path.join(repoRoot, 'charts/keyrotor');
+// The admission policies are cluster-wide singletons: test/integration/readers.test.ts installs them,
+// so releases installed here leave them out.
+const NO_POLICIES = [
+  '--set',
+  'admissionPolicies.readers.enabled=false',
+  '--set',
+  'admissionPolicies.environments.enabled=false',
+];
 
 describe('the Helm chart', () => {
   const kc = adminKubeConfig();
@@ -51,10 +59,15 @@ describe('the Helm chart', () => {
     expect(result.code).toBe(0);
   });
 
-  it('installs the same CRDs as crds/, one source of truth', async () => {
+  it('installs the same CRDs as crds/ and the same policies as policies/, one source of truth', async () => {
     const ours = await readFile(path.join(repoRoot, 'crds/keyrotor.dev_apikeys.yaml'), 'utf8');
     const charts = await readFile(path.join(chart, 'crds/keyrotor.dev_apikeys.yaml'), 'utf8');
     expect(charts).toBe(ours);
+    for (const file of ['readers-policy.yaml', 'environments-policy.yaml', 'require-readers-policy.yaml']) {
+      expect(await readFile(path.join(chart, 'files', file), 'utf8')).toBe(
+        await readFile(path.join(repoRoot, 'policies', file), 'utf8'),
+      );
+    }
   });
 
   it('refuses bad values with a message that names the value', async () => {
@@ -98,6 +111,10 @@ describe('the Helm chart', () => {
           'features.workloadRestarts=false',
           '--set',
           'serviceAccount.annotations.team=quant',
+          '--set',
+          'admissionPolicies.requireReaders.enabled=true',
+          '--set',
+          'admissionPolicies.readers.validationActions={Warn,Audit}',
         ],
       ],
     ])('%s', async (_name, flags) => {
@@ -182,6 +199,7 @@ describe('the Helm chart', () => {
       chart,
       '--namespace',
       releaseNamespace,
+      ...NO_POLICIES,
       ...values,
     ]);
     expect(installed.stderr.replace(/^.*skipping existing CRD.*\n?/gm, '')).toBe('');
@@ -305,6 +323,7 @@ describe('the Helm chart', () => {
       chart,
       '--namespace',
       releaseNamespace,
+      ...NO_POLICIES,
       '--set',
       `watchNamespaces={${listed},${added}}`,
     ]);
@@ -316,6 +335,7 @@ describe('the Helm chart', () => {
       chart,
       '--namespace',
       releaseNamespace,
+      ...NO_POLICIES,
       '--set',
       `watchNamespaces={${listed}}`,
     ]);

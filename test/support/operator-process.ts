@@ -16,6 +16,10 @@ export interface OperatorProcess {
   /** CPU seconds (user + system) used so far. */
   cpuSeconds(): Promise<number>;
   peakRssMiB(): Promise<number>;
+  /** Current resident memory. */
+  rssMiB(): Promise<number>;
+  /** Sends a signal (SIGHUP: relist and resync). */
+  signal(signal: NodeJS.Signals): void;
   /** Every log line, parsed. */
   readonly lines: Record<string, unknown>[];
   /** Where /healthz, /readyz and /metrics are served. */
@@ -42,9 +46,14 @@ async function freePort(): Promise<number> {
 
 export async function startOperatorProcess(kubeconfig: string, args: string[]): Promise<OperatorProcess> {
   const port = await freePort();
+  // The parent-death signal makes sure no operator outlives the test run or benchmark that started it.
   const child: ChildProcess = spawn(
-    process.execPath,
+    'setpriv',
     [
+      '--pdeathsig',
+      'KILL',
+      '--',
+      process.execPath,
       path.join(repoRoot, 'operator/src/main.ts'),
       '--kubeconfig',
       kubeconfig,
@@ -69,10 +78,15 @@ export async function startOperatorProcess(kubeconfig: string, args: string[]): 
       resolve(code);
     }),
   );
-  await waitFor(() => (lines.some((line) => line.msg === 'keyrotor running') ? true : undefined), {
-    description: 'the operator to start',
-    timeoutMs: 60_000,
-  });
+  // Ready once its caches have synced, whatever its log level.
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`the operator exited with code ${child.exitCode}`);
+      const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+      return response?.status === 200 ? true : undefined;
+    },
+    { description: 'the operator to become ready', timeoutMs: 60_000, intervalMs: 50 },
+  );
   return {
     pid,
     lines,
@@ -80,6 +94,13 @@ export async function startOperatorProcess(kubeconfig: string, args: string[]): 
       const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    },
+    rssMiB: async () => {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      return Math.round(Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) / 1024);
+    },
+    signal: (signal) => {
+      child.kill(signal);
     },
     peakRssMiB: async () => {
       const status = await readFile(`/proc/${pid}/status`, 'utf8');

@@ -44,6 +44,19 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+{{- if .Values.features.readers }}
+# spec.readers: a Role and RoleBinding per ApiKey, and the per-namespace ConfigMap the mount policy reads.
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [create]
+- apiGroups: [""]
+  resources: [configmaps]
+  resourceNames: [keyrotor-readers]
+  verbs: [get, patch, delete]
+{{- end }}
 {{- if .Values.features.workloadRestarts }}
 # rolloutRestartTargets: the pod-template annotation kubectl rollout restart sets.
 - apiGroups: [apps]

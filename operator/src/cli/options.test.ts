@@ -14,7 +14,9 @@ describe('operator options', () => {
       burst: 200,
       rotationJitterMs: 0,
       serve: { host: '0.0.0.0', port: 8080 },
+      manageReaders: true,
     });
+    expect(parseOptions(['--no-manage-readers'], {})).toMatchObject({ manageReaders: false });
   });
 
   it('reads flags before environment variables', () => {

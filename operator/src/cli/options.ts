@@ -18,6 +18,8 @@ export interface OperatorOptions {
   readonly rotationJitterMs: number;
   /** host:port of /healthz, /readyz and /metrics; undefined when turned off. */
   readonly serve: { readonly host: string; readonly port: number } | undefined;
+  /** Keep reader RBAC per ApiKey and the readers ConfigMap per namespace (spec.readers). */
+  readonly manageReaders: boolean;
 }
 
 export const USAGE = `Usage: keyrotor [options]
@@ -33,6 +35,7 @@ Options (each also from the environment variable in brackets):
   --kube-api-qps <n>      requests per second to the API server, all clients together; default 100 [KEYROTOR_KUBE_API_QPS]
   --kube-api-burst <n>    requests allowed above that rate in a burst; default 200 [KEYROTOR_KUBE_API_BURST]
   --bind-address <a:p>    serve /healthz, /readyz and /metrics here; 0 turns it off; default 0.0.0.0:8080 [KEYROTOR_BIND_ADDRESS]
+  --no-manage-readers     do not keep RBAC and the mount policy's ConfigMap for spec.readers [KEYROTOR_MANAGE_READERS=false]
   --rotation-jitter <d>   spread rotations due at one instant over this window, e.g. 5m; default 0s [KEYROTOR_ROTATION_JITTER]
   -h, --help              this text`;
 
@@ -78,10 +81,12 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
         'kube-api-burst': { type: 'string' },
         'rotation-jitter': { type: 'string' },
         'bind-address': { type: 'string' },
+        'manage-readers': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
       allowPositionals: false,
+      allowNegative: true,
     }));
   } catch (error) {
     throw new OptionsError(`${(error as Error).message}\n\n${USAGE}`);
@@ -125,5 +130,6 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
     burst: numberIn('kube-api-burst', pick('kube-api-burst', 'KEYROTOR_KUBE_API_BURST', '200'), 1, 100_000),
     rotationJitterMs,
     serve: bindAddress(pick('bind-address', 'KEYROTOR_BIND_ADDRESS', '0.0.0.0:8080')),
+    manageReaders: values['manage-readers'] ?? env.KEYROTOR_MANAGE_READERS !== 'false',
   };
 }

@@ -1,8 +1,11 @@
 import {
   CoreV1Api,
   CustomObjectsApi,
+  RbacAuthorizationV1Api,
   type KubeConfig,
   type KubernetesListObject,
+  type V1Role,
+  type V1RoleBinding,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
@@ -20,10 +23,19 @@ import { writeAudit } from '../observability/audit.ts';
 import { OperatorMetrics } from '../observability/metrics.ts';
 import { decide, recordFailure, type DecideConfig, type Plan } from '../reconcile/decide.ts';
 import type { SecretLike } from '../reconcile/secret.ts';
+import {
+  READERS_CONFIGMAP,
+  desiredReaderRbac,
+  desiredReadersData,
+  rbacDiffers,
+  readerRbacName,
+} from '../reconcile/readers.ts';
 import { secretNameOf } from '../reconcile/spec.ts';
 import { RecentWrites } from './recent-writes.ts';
 import { WorkQueue } from './queue.ts';
 
+type RbacObject = V1Role & V1RoleBinding;
+type InformerLifecycle = Pick<ResilientInformer<ApiKey>, 'start' | 'stop' | 'relist' | 'synced'>;
 type SecretObject = SecretLike & {
   metadata?: SecretLike['metadata'] & { name?: string; namespace?: string };
 };
@@ -48,6 +60,8 @@ export interface ControllerOptions {
   readonly burst?: number;
   /** Restart requests for one workload within this window become one restart. */
   readonly restartDebounceMs?: number;
+  /** Keep a Role and RoleBinding per ApiKey for its readers, and the namespace's readers ConfigMap. */
+  readonly manageReaders?: boolean;
 }
 
 /** controller-runtime's defaults are 20/30. keyrotor makes 4 requests per new key and 3 per rotation:
@@ -59,6 +73,8 @@ export const DEFAULT_BURST = 200;
 const MAX_REQUEUE_MS = 12 * 3_600_000;
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+/** Queue keys of namespaces whose readers ConfigMap needs a look (ApiKey keys are "namespace/name"). */
+const READERS_KEY_PREFIX = '#readers/';
 
 /**
  * The imperative shell around decide(): informers feed keys into the work queue; each reconcile
@@ -72,6 +88,8 @@ export class Controller {
   readonly #events: EventRecorder;
   readonly #apiKeys: ResilientInformer<ApiKey>[] = [];
   readonly #secrets: ResilientInformer<SecretObject & { metadata?: { name?: string } }>[] = [];
+  readonly #roles: ResilientInformer<RbacObject>[] = [];
+  readonly #bindings: ResilientInformer<RbacObject>[] = [];
   readonly #writtenApiKeys = new RecentWrites<ApiKey>();
   readonly #writtenSecrets = new RecentWrites<SecretObject>();
   readonly #queue: WorkQueue;
@@ -147,6 +165,8 @@ export class Controller {
                 })) as KubernetesListObject<ApiKey>,
           onChange: (apiKey) => {
             this.#queue.add(keyOf(apiKey.metadata.namespace, apiKey.metadata.name));
+            if (this.#options.manageReaders !== false)
+              this.#queue.add(READERS_KEY_PREFIX + apiKey.metadata.namespace);
           },
         }),
       );
@@ -165,19 +185,55 @@ export class Controller {
                   labelSelector: MANAGED_SECRET_SELECTOR,
                 }),
           onChange: (secret) => {
-            const owner = secret.metadata?.labels?.[LABEL_API_KEY];
-            if (owner !== undefined && secret.metadata?.namespace)
-              this.#queue.add(keyOf(secret.metadata.namespace, owner));
+            this.#enqueueOwner(secret);
           },
         }),
       );
+      if (this.#options.manageReaders === false) continue;
+      const rbac = makeClient(kc, RbacAuthorizationV1Api, clientOptions);
+      const rbacInformer = (kind: 'roles' | 'rolebindings') =>
+        new ResilientInformer<RbacObject>({
+          name: `${kind}${namespace ? ` in ${namespace}` : ''}`,
+          kc,
+          logger,
+          path: `/apis/rbac.authorization.k8s.io/v1${where}/${kind}`,
+          labelSelector: MANAGED_SECRET_SELECTOR,
+          list: async () => {
+            const labelSelector = MANAGED_SECRET_SELECTOR;
+            const list =
+              kind === 'roles'
+                ? namespace === undefined
+                  ? await rbac.listRoleForAllNamespaces({ labelSelector })
+                  : await rbac.listNamespacedRole({ namespace, labelSelector })
+                : namespace === undefined
+                  ? await rbac.listRoleBindingForAllNamespaces({ labelSelector })
+                  : await rbac.listNamespacedRoleBinding({ namespace, labelSelector });
+            return list as KubernetesListObject<RbacObject>;
+          },
+          onChange: (object) => {
+            this.#enqueueOwner(object);
+          },
+        });
+      this.#roles.push(rbacInformer('roles'));
+      this.#bindings.push(rbacInformer('rolebindings'));
     }
+  }
+
+  /** An object keyrotor labelled as an ApiKey's: look at that ApiKey. */
+  #enqueueOwner(object: { metadata?: { namespace?: string; labels?: Record<string, string> } }): void {
+    const owner = object.metadata?.labels?.[LABEL_API_KEY];
+    if (owner !== undefined && object.metadata?.namespace)
+      this.#queue.add(keyOf(object.metadata.namespace, owner));
+  }
+
+  #informers(): InformerLifecycle[] {
+    return [...this.#apiKeys, ...this.#secrets, ...this.#roles, ...this.#bindings];
   }
 
   /** Starts the watches, waits until every cache has synced, then reconciles every ApiKey once. */
   async start(signal?: AbortSignal): Promise<void> {
     const started = Date.now();
-    await Promise.all([...this.#apiKeys, ...this.#secrets].map((informer) => informer.start(signal)));
+    await Promise.all(this.#informers().map((informer) => informer.start(signal)));
     this.#started = true;
     this.#logger.info(
       { durationMs: Date.now() - started, namespaces: this.#options.namespaces },
@@ -196,7 +252,7 @@ export class Controller {
   /** Stops taking work, finishes the reconciles in flight and the events they produced. */
   async stop(): Promise<void> {
     clearInterval(this.#resyncTimer);
-    await Promise.all([...this.#apiKeys, ...this.#secrets].map((informer) => informer.stop()));
+    await Promise.all(this.#informers().map((informer) => informer.stop()));
     await this.#queue.shutdown();
     await this.#restarter.flush();
     await this.#events.flush();
@@ -204,7 +260,7 @@ export class Controller {
 
   /** True when all caches have synced (readiness). */
   get ready(): boolean {
-    return this.#started && [...this.#apiKeys, ...this.#secrets].every((informer) => informer.synced);
+    return this.#started && this.#informers().every((informer) => informer.synced);
   }
 
   /** Resolves when no reconcile is queued or running and the events they recorded were sent. */
@@ -220,31 +276,61 @@ export class Controller {
 
   /** Lists everything again from the API server (fresh caches), then looks at every ApiKey. */
   async relist(): Promise<void> {
-    await Promise.all([...this.#apiKeys, ...this.#secrets].map((informer) => informer.relist()));
+    await Promise.all(this.#informers().map((informer) => informer.relist()));
     this.#resyncAll();
   }
 
   #resyncAll(): void {
     for (const informer of this.#apiKeys) {
-      for (const apiKey of informer.list())
+      for (const apiKey of informer.list()) {
         this.#queue.add(keyOf(apiKey.metadata.namespace, apiKey.metadata.name));
+        if (this.#options.manageReaders !== false)
+          this.#queue.add(READERS_KEY_PREFIX + apiKey.metadata.namespace);
+      }
     }
   }
 
+  /** The informer of `namespace`: the only one when watching all namespaces. */
+  #informerFor<T>(informers: readonly T[], namespace: string): T | undefined {
+    return informers.length === 1 ? informers[0] : informers[this.#options.namespaces.indexOf(namespace)];
+  }
+
   #cachedApiKey(namespace: string, name: string): ApiKey | undefined {
-    const informer =
-      this.#apiKeys.length === 1
-        ? this.#apiKeys[0]
-        : this.#apiKeys[this.#options.namespaces.indexOf(namespace)];
-    return this.#writtenApiKeys.read(keyOf(namespace, name), informer?.get(namespace, name));
+    const cached = this.#informerFor(this.#apiKeys, namespace)?.get(namespace, name);
+    return this.#writtenApiKeys.read(keyOf(namespace, name), cached);
   }
 
   #cachedSecret(namespace: string, name: string): SecretObject | undefined {
-    const informer =
-      this.#secrets.length === 1
-        ? this.#secrets[0]
-        : this.#secrets[this.#options.namespaces.indexOf(namespace)];
-    return this.#writtenSecrets.read(keyOf(namespace, name), informer?.get(namespace, name));
+    const cached = this.#informerFor(this.#secrets, namespace)?.get(namespace, name);
+    return this.#writtenSecrets.read(keyOf(namespace, name), cached);
+  }
+
+  /** The Role and RoleBinding that let the ApiKey's readers read its Secret: created, repaired or removed. */
+  async #reconcileReaderRbac(apiKey: ApiKey): Promise<void> {
+    const { namespace } = apiKey.metadata;
+    const name = readerRbacName(apiKey);
+    const role = this.#informerFor(this.#roles, namespace)?.get(namespace, name);
+    const binding = this.#informerFor(this.#bindings, namespace)?.get(namespace, name);
+    const desired = desiredReaderRbac(apiKey);
+    if (desired === undefined) {
+      if (role !== undefined || binding !== undefined) await this.#writer.deleteReaderRbac(namespace, name);
+    } else if (rbacDiffers(desired, role, binding)) {
+      await this.#writer.applyReaderRbac(desired);
+    }
+  }
+
+  /** The namespace's readers ConfigMap, which the mount policy reads, from all its ApiKeys. */
+  async #reconcileReadersConfigMap(namespace: string): Promise<void> {
+    const apiKeys = (this.#informerFor(this.#apiKeys, namespace)?.list() ?? []).filter(
+      (apiKey) => apiKey.metadata.namespace === namespace,
+    );
+    const data = desiredReadersData(apiKeys);
+    const current = await this.#writer.readConfigMapData(namespace, READERS_CONFIGMAP);
+    if (Object.keys(data).length === 0) {
+      if (current !== undefined) await this.#writer.deleteConfigMap(namespace, READERS_CONFIGMAP);
+    } else if (JSON.stringify(current) !== JSON.stringify(data)) {
+      await this.#writer.applyConfigMap(namespace, READERS_CONFIGMAP, data);
+    }
   }
 
   async #timedReconcile(key: string): Promise<{ requeueAfterMs?: number }> {
@@ -262,6 +348,10 @@ export class Controller {
   }
 
   async #reconcile(key: string): Promise<{ requeueAfterMs?: number }> {
+    if (key.startsWith(READERS_KEY_PREFIX)) {
+      await this.#reconcileReadersConfigMap(key.slice(READERS_KEY_PREFIX.length));
+      return {};
+    }
     const [namespace = '', name = ''] = key.split('/');
     const apiKey = this.#cachedApiKey(namespace, name);
     if (apiKey === undefined) {
@@ -274,6 +364,9 @@ export class Controller {
       this.#cachedSecret(namespace, secretName) ?? (await this.#writer.readSecret(namespace, secretName));
     const plan = decide({ apiKey, secret, now: this.#now(), config: this.#decideConfig });
     const applied = await this.#apply(apiKey, plan);
+    if (this.#options.manageReaders !== false && apiKey.metadata.deletionTimestamp === undefined) {
+      await this.#reconcileReaderRbac(apiKey);
+    }
     const requeueAfterMs =
       applied.requeueAfterMs === undefined ? undefined : Math.min(applied.requeueAfterMs, MAX_REQUEUE_MS);
     return requeueAfterMs === undefined ? {} : { requeueAfterMs };

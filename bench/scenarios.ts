@@ -1,0 +1,416 @@
+// The benchmark scenarios. Each measures from outside the operator: the API server's own request
+// counters, the operator process's CPU and memory from /proc, its event-loop lag from its /metrics.
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  PatchStrategy,
+  V1MicroTime,
+  setHeaderOptions,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+
+import { FIELD_MANAGER, GROUP, PLURAL, VERSION } from '../operator/src/api/names.ts';
+import { generateKey, keyId } from '../operator/src/keys/format.ts';
+import { TokenBucket } from '../operator/src/kube/rate-limiter.ts';
+import { apiKeyManifest } from '../test/support/operator.ts';
+import { startOperatorProcess, type OperatorProcess } from '../test/support/operator-process.ts';
+import { waitFor } from '../test/support/wait.ts';
+import {
+  apiserverRequests,
+  createApiKeys,
+  createNamespace,
+  difference,
+  followApiKeys,
+  percentile,
+  watchReady,
+} from './harness.ts';
+
+export interface Context {
+  readonly kc: KubeConfig;
+  readonly kubeconfig: string;
+  readonly keys: number;
+  readonly log: (message: string) => void;
+}
+
+export type Result = Record<string, unknown>;
+
+const READY_TIMEOUT_MS = 30 * 60_000;
+const round = (value: number, digits = 2) => Number(value.toFixed(digits));
+const writesOf = (requests: Record<string, number>) =>
+  Object.entries(requests)
+    .filter(([verbAndResource]) => !/^(GET|LIST|WATCH) /.test(verbAndResource))
+    .reduce((total, [, count]) => total + count, 0);
+
+/** Values of the operator's own metrics (reconciles, queue depth, event-loop lag). */
+async function operatorMetric(operator: OperatorProcess, pattern: RegExp): Promise<number> {
+  const text = await (await fetch(`${operator.url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => pattern.test(line))
+    .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+const reconciles = (operator: OperatorProcess) => operatorMetric(operator, /^keyrotor_reconcile_total\{/);
+const queueDepth = (operator: OperatorProcess) => operatorMetric(operator, /^keyrotor_workqueue_depth /);
+const eventLoopLagP99Ms = async (operator: OperatorProcess) =>
+  round((await operatorMetric(operator, /^keyrotor_nodejs_eventloop_lag_p99_seconds /)) * 1000);
+
+/** Waits until the operator has reconciled `count` more times than `since` and its queue is empty. */
+async function settled(operator: OperatorProcess, since: number, count: number): Promise<void> {
+  await waitFor(
+    async () =>
+      (await reconciles(operator)) >= since + count && (await queueDepth(operator)) === 0 ? true : undefined,
+    {
+      description: `${count} reconciles`,
+      timeoutMs: READY_TIMEOUT_MS,
+      intervalMs: 200,
+    },
+  );
+}
+
+interface Probe {
+  readonly requests: Record<string, number>;
+  readonly cpu: number;
+  readonly at: number;
+}
+async function probe(ctx: Context, operator: OperatorProcess): Promise<Probe> {
+  return {
+    requests: await apiserverRequests(ctx.kc),
+    cpu: await operator.cpuSeconds(),
+    at: performance.now(),
+  };
+}
+async function since(ctx: Context, operator: OperatorProcess, before: Probe) {
+  const requests = difference(await apiserverRequests(ctx.kc), before.requests);
+  return {
+    wallSeconds: round((performance.now() - before.at) / 1000, 3),
+    apiserverRequests: requests,
+    writes: writesOf(requests),
+    operatorCpuSeconds: round((await operator.cpuSeconds()) - before.cpu),
+    operatorPeakRssMiB: await operator.peakRssMiB(),
+    eventLoopLagP99Ms: await eventLoopLagP99Ms(operator),
+  };
+}
+
+export async function startOperator(ctx: Context, namespace: string, extra: string[] = []) {
+  return startOperatorProcess(ctx.kubeconfig, ['--namespaces', namespace, '--log-level', 'warn', ...extra]);
+}
+
+/** 1: N ApiKeys created in a burst, until all are Ready. Leaves the operator running for 3 and 4. */
+export async function converge(
+  ctx: Context,
+  namespace: string,
+): Promise<{ result: Result; operator: OperatorProcess }> {
+  await createNamespace(ctx.kc, namespace);
+  const operator = await startOperator(ctx, namespace);
+  const ready = await watchReady(ctx.kc, namespace);
+  const before = await probe(ctx, operator);
+  const createdAt = await createApiKeys(ctx.kc, namespace, ctx.keys);
+  await waitFor(() => (ready.readyAt.size >= ctx.keys ? true : undefined), {
+    description: `${ctx.keys} ApiKeys Ready`,
+    timeoutMs: READY_TIMEOUT_MS,
+    intervalMs: 50,
+  });
+  ready.stop();
+  const latencies = [...createdAt].map(([name, at]) => (ready.readyAt.get(name) ?? Number.NaN) - at);
+  const measured = await since(ctx, operator, before);
+  return {
+    operator,
+    result: {
+      ...measured,
+      keysPerSecond: round(ctx.keys / measured.wallSeconds, 1),
+      createToReadyMs: {
+        p50: Math.round(percentile(latencies, 50)),
+        p99: Math.round(percentile(latencies, 99)),
+      },
+    },
+  };
+}
+
+/**
+ * 2: the floor. The same writes per key as the operator (Secret apply, status apply, an Event), from a
+ * bare client with no controller logic, paced by the same rate limit and concurrency.
+ */
+export async function floor(
+  ctx: Context,
+  namespace: string,
+  qps: number,
+  burst: number,
+  concurrency: number,
+): Promise<Result> {
+  await createNamespace(ctx.kc, namespace);
+  const core = ctx.kc.makeApiClient(CoreV1Api);
+  const custom = ctx.kc.makeApiClient(CustomObjectsApi);
+  const events = ctx.kc.makeApiClient(EventsV1Api);
+  const apply = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+  const limiter = new TokenBucket(qps, burst);
+  const before = { requests: await apiserverRequests(ctx.kc), at: performance.now() };
+  const created = await createApiKeys(ctx.kc, namespace, ctx.keys);
+  const names = [...created.keys()];
+  const worker = async () => {
+    for (let name = names.shift(); name !== undefined; name = names.shift()) {
+      const key = generateKey({ prefix: 'kr', environment: 'production', bits: 256 });
+      await limiter.take();
+      await core.patchNamespacedSecret(
+        {
+          namespace,
+          name,
+          fieldManager: FIELD_MANAGER,
+          force: true,
+          body: {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name, namespace },
+            stringData: { 'api-key': key, 'key-id': keyId(key) },
+          },
+        },
+        apply,
+      );
+      await limiter.take();
+      await custom.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: PLURAL,
+          name,
+          fieldManager: FIELD_MANAGER,
+          force: true,
+          body: {
+            apiVersion: `${GROUP}/${VERSION}`,
+            kind: 'ApiKey',
+            metadata: { name, namespace },
+            status: { keyId: keyId(key) },
+          },
+        },
+        apply,
+      );
+      await limiter.take();
+      await events.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name: `${name}.${keyId(key)}`, namespace },
+          eventTime: new V1MicroTime(),
+          reportingController: 'bench/floor',
+          reportingInstance: 'bench',
+          action: 'Issue',
+          reason: 'Issued',
+          type: 'Normal',
+          regarding: { apiVersion: `${GROUP}/${VERSION}`, kind: 'ApiKey', name, namespace },
+        },
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const requests = difference(await apiserverRequests(ctx.kc), before.requests);
+  return {
+    wallSeconds: round((performance.now() - before.at) / 1000, 3),
+    apiserverRequests: requests,
+    writes: writesOf(requests),
+  };
+}
+
+/** 3: after convergence, a full relist and resync (SIGHUP): the writes it causes (target zero). */
+export async function steady(ctx: Context, operator: OperatorProcess): Promise<Result> {
+  const before = await probe(ctx, operator);
+  const reconciled = await reconciles(operator);
+  operator.signal('SIGHUP');
+  await settled(operator, reconciled, ctx.keys);
+  return since(ctx, operator, before);
+}
+
+/** 4: a new operator process over N existing keys: time until ready and until all are looked at; writes (target zero). */
+export async function restart(
+  ctx: Context,
+  namespace: string,
+  operator: OperatorProcess,
+): Promise<{ result: Result; operator: OperatorProcess }> {
+  await operator.stop();
+  const started = performance.now();
+  const requestsBefore = await apiserverRequests(ctx.kc);
+  const next = await startOperator(ctx, namespace);
+  const readySeconds = round((performance.now() - started) / 1000, 3);
+  await settled(next, 0, ctx.keys);
+  const requests = difference(await apiserverRequests(ctx.kc), requestsBefore);
+  return {
+    operator: next,
+    result: {
+      readySeconds,
+      allReconciledSeconds: round((performance.now() - started) / 1000, 3),
+      apiserverRequests: requests,
+      writes: writesOf(requests),
+      operatorCpuSeconds: await next.cpuSeconds(),
+      operatorPeakRssMiB: await next.peakRssMiB(),
+    },
+  };
+}
+
+/** 5: N keys due at the same moment (one cron tick): time until all rotated; peak request rate. */
+export async function storm(ctx: Context, namespace: string, qps: number): Promise<Result> {
+  await createNamespace(ctx.kc, namespace);
+  const operator = await startOperator(ctx, namespace);
+  try {
+    const ready = await watchReady(ctx.kc, namespace);
+    const created = await createApiKeys(ctx.kc, namespace, ctx.keys, 32, { expiresAfter: '2d' });
+    await waitFor(() => (ready.readyAt.size >= ctx.keys ? true : undefined), {
+      description: 'storm keys Ready',
+      timeoutMs: READY_TIMEOUT_MS,
+      intervalMs: 100,
+    });
+    ready.stop();
+    // Give every key the same daily schedule, at a minute far enough ahead for all of them to take it.
+    const tick = Math.ceil((Date.now() + 30_000 + ctx.keys * 20) / 60_000) * 60_000;
+    const at = new Date(tick);
+    const schedule = `${at.getUTCMinutes()} ${at.getUTCHours()} * * *`;
+    const custom = ctx.kc.makeApiClient(CustomObjectsApi);
+    const names = [...created.keys()];
+    const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        for (let name = names.shift(); name !== undefined; name = names.shift()) {
+          await custom.patchNamespacedCustomObject(
+            {
+              group: GROUP,
+              version: VERSION,
+              namespace,
+              plural: PLURAL,
+              name,
+              body: { spec: { rotation: { schedule } } },
+            },
+            merge,
+          );
+        }
+      }),
+    );
+    ctx.log(`storm: ${ctx.keys} keys due at ${at.toISOString()} (schedule "${schedule}")`);
+    const { rotated, stop: stopWatching } = await watchRotated(ctx.kc, namespace);
+    await waitFor(() => (Date.now() >= tick ? true : undefined), {
+      description: 'the tick',
+      timeoutMs: 30 * 60_000,
+      intervalMs: 100,
+    });
+    if (rotated.size > 0) throw new Error(`${rotated.size} keys rotated before the tick`);
+    const before = await probe(ctx, operator);
+    const rates: number[] = [];
+    let last = before.requests;
+    const sampler = setInterval(() => {
+      void apiserverRequests(ctx.kc).then((current) => {
+        rates.push(Object.values(difference(current, last)).reduce((a, b) => a + b, 0));
+        last = current;
+      });
+    }, 1000);
+    await waitFor(() => (rotated.size >= ctx.keys ? true : undefined), {
+      description: 'all keys rotated',
+      timeoutMs: READY_TIMEOUT_MS,
+      intervalMs: 50,
+    });
+    clearInterval(sampler);
+    stopWatching();
+    const measured = await since(ctx, operator, before);
+    return {
+      ...measured,
+      allRotatedSeconds: round((Math.max(...rotated.values()) - tick) / 1000, 3),
+      peakRequestsPerSecond: rates.length > 0 ? Math.max(...rates) : undefined,
+      configuredQps: qps,
+    };
+  } finally {
+    await operator.stop();
+  }
+}
+
+/** Times (epoch ms) at which each ApiKey of the namespace first showed rotationCount >= 1. */
+async function watchRotated(kc: KubeConfig, namespace: string) {
+  const rotated = new Map<string, number>();
+  const follower = followApiKeys(kc, namespace, (apiKey) => {
+    if ((apiKey.status?.rotationCount ?? 0) >= 1 && !rotated.has(apiKey.metadata.name))
+      rotated.set(apiKey.metadata.name, Date.now());
+  });
+  await follower.started;
+  return { rotated, stop: follower.stop };
+}
+
+/** 6: the operator's memory with and without 500 unrelated ~1 MiB Secrets in its namespace (target: no growth). */
+export async function unrelated(ctx: Context, namespace: string): Promise<Result> {
+  await createNamespace(ctx.kc, namespace);
+  const operator = await startOperator(ctx, namespace);
+  try {
+    await createApiKeys(ctx.kc, namespace, 10);
+    const rss = async () => {
+      // Settle, then read the current resident set (not the peak).
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      return operator.rssMiB();
+    };
+    const without = await rss();
+    const core = ctx.kc.makeApiClient(CoreV1Api);
+    const blob = Buffer.alloc(1000 * 1024, 7)
+      .toString('base64')
+      .slice(0, 1000 * 1024);
+    let next = 0;
+    const worker = async () => {
+      while (next < 500) {
+        const name = `unrelated-${next++}`;
+        await core.createNamespacedSecret({ namespace, body: { metadata: { name }, stringData: { blob } } });
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    operator.signal('SIGHUP'); // a relist too: still none of them may be cached
+    const withSecrets = await rss();
+    return { rssWithoutMiB: without, rssWith500UnrelatedMiB: withSecrets, growthMiB: withSecrets - without };
+  } finally {
+    await operator.stop();
+  }
+}
+
+/** 7: create-to-Ready latency under a steady 20 creations per second. */
+export async function latency(
+  ctx: Context,
+  namespace: string,
+  perSecond = 20,
+  seconds = 30,
+): Promise<Result> {
+  await createNamespace(ctx.kc, namespace);
+  const operator = await startOperator(ctx, namespace);
+  try {
+    const ready = await watchReady(ctx.kc, namespace);
+    const custom = ctx.kc.makeApiClient(CustomObjectsApi);
+    const createdAt = new Map<string, number>();
+    const total = perSecond * seconds;
+    const start = performance.now();
+    const creations: Promise<unknown>[] = [];
+    for (let i = 0; i < total; i += 1) {
+      const due = start + (i * 1000) / perSecond;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const name = `steady-${i}`;
+      createdAt.set(name, performance.now());
+      creations.push(
+        custom.createNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: PLURAL,
+          body: apiKeyManifest(namespace, name),
+        }),
+      );
+    }
+    await Promise.all(creations);
+    await waitFor(() => (ready.readyAt.size >= total ? true : undefined), {
+      description: 'steady keys Ready',
+      timeoutMs: READY_TIMEOUT_MS,
+      intervalMs: 50,
+    });
+    ready.stop();
+    const latencies = [...createdAt].map(([name, at]) => (ready.readyAt.get(name) ?? Number.NaN) - at);
+    return {
+      creationsPerSecond: perSecond,
+      keys: total,
+      createToReadyMs: {
+        p50: Math.round(percentile(latencies, 50)),
+        p99: Math.round(percentile(latencies, 99)),
+      },
+      eventLoopLagP99Ms: await eventLoopLagP99Ms(operator),
+    };
+  } finally {
+    await operator.stop();
+  }
+}
