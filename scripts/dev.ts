@@ -1,7 +1,9 @@
 // npm run dev: the local control plane, keyrotor's CRDs and the operator, in one process. Ctrl-C stops all.
+import { execFile } from 'node:child_process';
 import { mkdtemp, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 import { controlPlaneBinaries } from '../test/cluster/binaries.ts';
 import { startControlPlane, sweepOrphans } from '../test/cluster/control-plane.ts';
@@ -10,6 +12,7 @@ import { loadKubeConfig } from '../operator/src/kube/client.ts';
 import { createLogger } from '../operator/src/observability/logger.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
+const execFileAsync = promisify(execFile);
 const say = (message: string) => {
   process.stderr.write(`[dev] ${message}\n`);
 };
@@ -37,17 +40,19 @@ const controller = new Controller({
 });
 await controller.start();
 
+const examples = path.join(repoRoot, 'examples');
+await execFileAsync(kubectl, ['--kubeconfig', controlPlane.kubeconfig, 'apply', '-f', examples]);
 const k = `${kubectl} --kubeconfig ${controlPlane.kubeconfig}`;
-say(`keyrotor is running on a local control plane. In another terminal:
-  export KUBECONFIG=${controlPlane.kubeconfig}
-  ${k} apply -f - <<'YAML'
-  apiVersion: keyrotor.dev/v1alpha1
-  kind: ApiKey
-  metadata: {name: trading-bot, namespace: default}
-  spec: {scopes: [prices:read, orders:write], expiresAfter: 30d}
-  YAML
-  ${k} get apikeys                        # Ready, Secret, Key ID, Expires, Next Rotation
-  ${k} get secret trading-bot -o yaml     # the key lives only here
+const cli = `npm exec -- keyrotor --kubeconfig ${controlPlane.kubeconfig}`;
+say(`keyrotor is running on a local control plane, with the keys of examples/ applied.
+Kubeconfig: ${controlPlane.kubeconfig}
+Try, in another terminal:
+  ${k} get apikeys -o wide                 # Ready, Secret, Key ID, Expires, Next Rotation
+  ${cli} status                            # the same, with each key's last event
+  ${cli} rotate trading-bot                # rotate now; the old key stays for the grace period
+  ${k} get secret trading-bot -o jsonpath='{.data}'    # the key lives only here
+  ${cli} revoke market-data-test --reason "demo"
+  ${cli} history trading-bot
   ${k} get events --field-selector involvedObject.name=trading-bot
 Audit lines are the JSON lines with "audit":true below. Ctrl-C stops everything.`);
 

@@ -1,0 +1,63 @@
+// npm run dev, as the README promises: a local control plane, the operator and the examples; a key
+// Ready; Ctrl-C stops everything and leaves no process behind.
+import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { KubeConfig } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+
+import { readApiKey } from '../support/operator.ts';
+import { waitFor } from '../support/wait.ts';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+
+async function processesMentioning(text: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const command = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (command.includes(text)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+describe('npm run dev', () => {
+  it('runs the operator on a local control plane with the examples, and stops cleanly on Ctrl-C', async () => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [path.join(repoRoot, 'scripts/dev.ts')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => (stderr += chunk));
+    child.stdout.resume();
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const kubeconfig = await waitFor(() => /^Kubeconfig: (\S+)$/m.exec(stderr)?.[1], {
+        description: 'npm run dev to print its kubeconfig',
+        timeoutMs: 120_000,
+      });
+      const kc = new KubeConfig();
+      kc.loadFromFile(kubeconfig);
+      await waitFor(
+        async () => {
+          const apiKey = await readApiKey(kc, 'default', 'trading-bot').catch(() => undefined);
+          return apiKey?.status?.conditions?.find((condition) => condition.type === 'Ready')?.status ===
+            'True'
+            ? apiKey
+            : undefined;
+        },
+        { description: 'the example key to be Ready', timeoutMs: 60_000 },
+      );
+      console.error(`[dev test] npm run dev to the first Ready key: ${Date.now() - started} ms`);
+      const runDir = path.dirname(kubeconfig);
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(stderr).toContain('[dev] stopped');
+      expect(await processesMentioning(runDir)).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
