@@ -54,6 +54,8 @@ export async function startOperatorProcess(kubeconfig: string, args: string[]): 
       'KILL',
       '--',
       process.execPath,
+      // e.g. KEYROTOR_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the operator in a benchmark.
+      ...(process.env.KEYROTOR_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
       path.join(repoRoot, 'operator/src/main.ts'),
       '--kubeconfig',
       kubeconfig,
