@@ -6,7 +6,6 @@ import os from 'node:os';
 import path from 'node:path';
 
 import {
-  AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
@@ -17,7 +16,13 @@ import { load, loadAll } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { GROUP, PLURAL, VERSION } from '../../operator/src/api/names.ts';
-import { adminKubeConfig, createTestNamespace, failureStatus, tokenKubeConfig } from '../support/kube.ts';
+import {
+  adminKubeConfig,
+  createDeployment,
+  createTestNamespace,
+  failureStatus,
+  tokenKubeConfig,
+} from '../support/kube.ts';
 import { createApiKey, readApiKey, waitForEvent, waitForReady } from '../support/operator.ts';
 import { startOperatorProcess } from '../support/operator-process.ts';
 import { tool } from '../support/tools.ts';
@@ -222,19 +227,7 @@ describe('the Helm chart', () => {
     const { kubeconfig, token } = await install('cw', releaseNamespace, []);
     const operator = await startOperatorProcess(kubeconfig, ['--namespaces', workloads]);
     try {
-      await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
-        namespace: workloads,
-        body: {
-          metadata: { name: 'bot' },
-          spec: {
-            selector: { matchLabels: { app: 'bot' } },
-            template: {
-              metadata: { labels: { app: 'bot' } },
-              spec: { containers: [{ name: 'bot', image: 'bot:1' }] },
-            },
-          },
-        },
-      });
+      await createDeployment(kc, workloads, 'bot');
       await createApiKey(kc, workloads, 'via-chart', {
         rolloutRestartTargets: [{ kind: 'Deployment', name: 'bot' }],
       });

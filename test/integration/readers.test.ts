@@ -3,7 +3,6 @@
 import path from 'node:path';
 
 import {
-  AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
@@ -17,6 +16,7 @@ import { GROUP, PLURAL, VERSION } from '../../operator/src/api/names.ts';
 import {
   adminKubeConfig,
   createTestNamespace,
+  createDeployment,
   failureStatus,
   rawRequest,
   tokenKubeConfig,
@@ -139,24 +139,10 @@ describe('scoped Secrets', () => {
     expect(refused.body).toContain('spec.readers.serviceAccounts lists only bot');
 
     const deployment = await failureStatus(
-      kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
-        namespace,
-        body: {
-          metadata: { name: 'sneaky' },
-          spec: {
-            selector: { matchLabels: { app: 'sneaky' } },
-            template: {
-              metadata: { labels: { app: 'sneaky' } },
-              spec: {
-                serviceAccountName: 'intruder',
-                volumes: [{ name: 'key', projected: { sources: [{ secret: { name: 'trading' } }] } }],
-                containers: [
-                  { name: 'app', image: 'app:1', volumeMounts: [{ name: 'key', mountPath: '/keys' }] },
-                ],
-              },
-            },
-          },
-        },
+      createDeployment(kc, namespace, 'sneaky', {
+        serviceAccountName: 'intruder',
+        volumes: [{ name: 'key', projected: { sources: [{ secret: { name: 'trading' } }] } }],
+        containers: [{ name: 'app', image: 'app:1', volumeMounts: [{ name: 'key', mountPath: '/keys' }] }],
       }),
     );
     expect(deployment.code).toBe(403);

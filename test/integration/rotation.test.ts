@@ -16,7 +16,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { GROUP, PLURAL, VERSION } from '../../operator/src/api/names.ts';
 import { keyId, parseKey } from '../../operator/src/keys/format.ts';
-import { adminKubeConfig, createTestNamespace, failureStatus } from '../support/kube.ts';
+import { adminKubeConfig, createDeployment, createTestNamespace, failureStatus } from '../support/kube.ts';
 import {
   createApiKey,
   eventsFor,
@@ -177,19 +177,7 @@ describe('rotation', () => {
   it('restarts the workloads named as targets once, even when several keys rotate together', async () => {
     await start();
     const apps = kc.makeApiClient(AppsV1Api);
-    await apps.createNamespacedDeployment({
-      namespace,
-      body: {
-        metadata: { name: 'bot' },
-        spec: {
-          selector: { matchLabels: { app: 'bot' } },
-          template: {
-            metadata: { labels: { app: 'bot' } },
-            spec: { containers: [{ name: 'bot', image: 'bot:1' }] },
-          },
-        },
-      },
-    });
+    await createDeployment(kc, namespace, 'bot');
     const targets = [{ kind: 'Deployment', name: 'bot' }];
     await createApiKey(kc, namespace, 'env-a', { rolloutRestartTargets: targets });
     await createApiKey(kc, namespace, 'env-b', {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
 
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig, type V1PodSpec } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 
 import { waitFor } from './wait.ts';
@@ -115,5 +115,24 @@ export async function rawRequest(
     });
     request.on('error', reject);
     request.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/** A Deployment (it never runs: there is no kubelet), for restart and admission tests. */
+export async function createDeployment(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  podSpec: V1PodSpec = { containers: [{ name, image: `${name}:1` }] },
+) {
+  return kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: {
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: podSpec },
+      },
+    },
   });
 }

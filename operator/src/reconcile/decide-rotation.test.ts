@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 
 import { DATA_API_KEY, DATA_PREVIOUS_API_KEY } from '../api/names.ts';
 import type { ApiKey, ApiKeySpec } from '../api/types.ts';
-import { formatKey, keyId, type KeyOptions } from '../keys/format.ts';
+import { keyId } from '../keys/format.ts';
+import { keySource } from './key-source.testing.ts';
 import { decide, recordFailure, type Plan } from './decide.ts';
 import { dueTimes } from './due.ts';
 import type { SecretLike } from './secret.ts';
@@ -12,22 +13,6 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const T0 = new Date('2026-01-01T00:00:00.000Z');
-
-function keySource() {
-  let n = 0;
-  const issued: string[] = [];
-  return {
-    issued,
-    generateKey: (options: KeyOptions) => {
-      n += 1;
-      const random = new Uint8Array(options.bits / 8);
-      new DataView(random.buffer).setUint32(0, n);
-      const key = formatKey(options, random);
-      issued.push(key);
-      return key;
-    },
-  };
-}
 
 function apiKey(
   spec: Partial<ApiKeySpec> = {},

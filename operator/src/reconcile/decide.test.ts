@@ -8,28 +8,14 @@ import {
   SECRET_TYPE,
 } from '../api/names.ts';
 import type { ApiKey, ApiKeySpec } from '../api/types.ts';
-import { formatKey, keyId, type KeyOptions } from '../keys/format.ts';
+import { keyId } from '../keys/format.ts';
+import { keySource } from './key-source.testing.ts';
 import { decide, type DecideInput, type Plan } from './decide.ts';
 import type { SecretLike } from './secret.ts';
 
 const DAY = 86_400_000;
 const T0 = new Date('2026-01-01T00:00:00.000Z');
 const later = (ms: number) => new Date(T0.getTime() + ms);
-
-/** Deterministic keys: the n-th key is formatted from bytes all equal to n. */
-function keySource() {
-  let n = 0;
-  const issued: string[] = [];
-  return {
-    issued,
-    generateKey: (options: KeyOptions) => {
-      n += 1;
-      const key = formatKey(options, new Uint8Array(options.bits / 8).fill(n));
-      issued.push(key);
-      return key;
-    },
-  };
-}
 
 function apiKey(spec: Partial<ApiKeySpec> = {}, extra: Partial<ApiKey> = {}): ApiKey {
   return {

@@ -1,5 +1,6 @@
-import { API_VERSION, KIND, LABEL_API_KEY, LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../api/names.ts';
+import { LABEL_API_KEY, LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../api/names.ts';
 import type { ApiKey } from '../api/types.ts';
+import { controllerReference, type ControllerReference } from './owner.ts';
 import { secretNameOf } from './spec.ts';
 
 /** The per-namespace ConfigMap the mount policy reads (paramRef): Secret name -> "apiKey;sa1,sa2". */
@@ -25,14 +26,7 @@ interface ObjectMetadata {
   name: string;
   namespace: string;
   labels: Record<string, string>;
-  ownerReferences: {
-    apiVersion: string;
-    kind: string;
-    name: string;
-    uid: string;
-    controller: true;
-    blockOwnerDeletion: true;
-  }[];
+  ownerReferences: ControllerReference[];
 }
 
 /** The name of the Role and RoleBinding that let an ApiKey's readers read its Secret. */
@@ -51,14 +45,12 @@ export function readersOf(apiKey: ApiKey): readonly string[] {
 export function desiredReaderRbac(apiKey: ApiKey): ReaderRbac | undefined {
   const readers = readersOf(apiKey);
   if (readers.length === 0 || apiKey.spec.revoked === true) return undefined;
-  const { namespace, name, uid } = apiKey.metadata;
+  const { namespace, name } = apiKey.metadata;
   const metadata: ObjectMetadata = {
     name: readerRbacName(apiKey),
     namespace,
     labels: { [LABEL_MANAGED_BY]: MANAGED_BY_VALUE, [LABEL_API_KEY]: name },
-    ownerReferences: [
-      { apiVersion: API_VERSION, kind: KIND, name, uid, controller: true, blockOwnerDeletion: true },
-    ],
+    ownerReferences: [controllerReference(apiKey)],
   };
   return {
     role: {

@@ -3,7 +3,6 @@ import {
   ANNOTATION_ISSUED_AT,
   ANNOTATION_REVOKED_KEY_ID,
   ANNOTATION_ROTATE_HANDLED,
-  API_VERSION,
   DATA_API_KEY,
   DATA_EXPIRES_AT,
   DATA_KEY_ID,
@@ -18,6 +17,7 @@ import {
   SECRET_TYPE,
 } from '../api/names.ts';
 import type { ApiKey } from '../api/types.ts';
+import { controllerReference, type ControllerReference } from './owner.ts';
 import type { ResolvedSpec } from './spec.ts';
 
 /** The parts of a Secret keyrotor reads; data values are base64 as the API serves them. */
@@ -45,14 +45,7 @@ export interface SecretManifest {
     resourceVersion?: string;
     labels: Record<string, string>;
     annotations: Record<string, string>;
-    ownerReferences: {
-      apiVersion: string;
-      kind: string;
-      name: string;
-      uid: string;
-      controller: true;
-      blockOwnerDeletion: true;
-    }[];
+    ownerReferences: ControllerReference[];
   };
   type: string;
   data: Record<string, string>;
@@ -161,16 +154,7 @@ export function desiredSecret(apiKey: ApiKey, spec: ResolvedSpec, state: SecretS
       // The template first, so keyrotor's own labels win (the schema refuses clashes anyway).
       labels: { ...spec.labels, [LABEL_MANAGED_BY]: MANAGED_BY_VALUE, [LABEL_API_KEY]: apiKey.metadata.name },
       annotations,
-      ownerReferences: [
-        {
-          apiVersion: API_VERSION,
-          kind: KIND,
-          name: apiKey.metadata.name,
-          uid: apiKey.metadata.uid,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
+      ownerReferences: [controllerReference(apiKey)],
     },
     type: SECRET_TYPE,
     data,
