@@ -83,16 +83,31 @@ async function main(): Promise<number> {
     if (!stopping.signal.aborted) throw error;
   }
   await stopped;
-  await controller.stop();
+  // Within the Pod's termination grace period (30 s by default), whatever is still in flight.
+  const deadline = new Promise<'timeout'>((resolve) =>
+    setTimeout(() => {
+      resolve('timeout');
+    }, STOP_DEADLINE_MS),
+  );
+  const outcome = await Promise.race([controller.stop().then(() => 'stopped' as const), deadline]);
   server?.close();
-  logger.info('keyrotor stopped');
-  logger.flush();
+  if (outcome === 'timeout')
+    logger.warn({ deadlineMs: STOP_DEADLINE_MS }, 'stopping took too long; exiting anyway');
+  else logger.info('keyrotor stopped');
+  await new Promise<void>((resolve) => {
+    logger.flush(() => {
+      resolve();
+    });
+  });
   return 0;
 }
+
+const STOP_DEADLINE_MS = 25_000;
 
 process.on('unhandledRejection', (reason) => {
   process.stderr.write(`keyrotor: unhandled rejection: ${String(reason)}\n`);
   process.exit(1);
 });
 
-process.exitCode = await main();
+// Exit explicitly: an idle keep-alive connection of the HTTP client must not keep a stopped operator alive.
+process.exit(await main());
