@@ -59,7 +59,11 @@ try {
   const ctx: Context = { kc, kubeconfig: controlPlane.kubeconfig, keys, log };
   const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
     log(`${name}: running with ${keys} keys`);
-    return run();
+    const outcome = await run();
+    // Each result as it comes, so a long run that is cut short still tells what it measured.
+    const result = (outcome as { result?: unknown }).result ?? outcome;
+    log(`${name}: ${JSON.stringify(result)}`);
+    return outcome;
   };
 
   if (wants('converge') || wants('steady') || wants('restart')) {
