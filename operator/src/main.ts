@@ -4,6 +4,7 @@ import { OptionsError, USAGE, parseOptions } from './cli/options.ts';
 import { Controller } from './controller/controller.ts';
 import { generateKey } from './keys/format.ts';
 import { loadKubeConfig } from './kube/client.ts';
+import { LeaderElector } from './kube/leader-election.ts';
 import { createLogger } from './observability/logger.ts';
 import { startServer } from './observability/server.ts';
 
@@ -29,6 +30,32 @@ async function main(): Promise<number> {
     logger.fatal({ err: error }, 'could not load a kubeconfig');
     return 1;
   }
+  const stopping = new AbortController();
+  const election = options.leaderElection;
+  let lostLeadership: string | undefined;
+  const elector =
+    election === undefined
+      ? undefined
+      : new LeaderElector({
+          kc,
+          logger,
+          namespace: election.namespace,
+          name: election.name,
+          identity: options.instance,
+          timings: election.timings,
+          onStartedLeading: () => {
+            controller.lead();
+          },
+          onStoppedLeading: (reason) => {
+            // As controller-runtime does: a replica that lost the Lease exits, and its Pod restarts as a standby.
+            if (reason === 'released' || stopping.signal.aborted) return;
+            lostLeadership = reason;
+            stopping.abort();
+          },
+          onRequest: (method) => {
+            controller.metrics.apiRequests.inc({ method });
+          },
+        });
   const controller = new Controller({
     kc,
     logger,
@@ -39,15 +66,17 @@ async function main(): Promise<number> {
     manageReaders: options.manageReaders,
     burst: options.burst,
     decideConfig: { generateKey, rotationJitterMs: options.rotationJitterMs },
+    ...(elector ? { writeBudgetMs: () => elector.writeBudgetMs() } : {}),
   });
 
-  const stopping = new AbortController();
   const stopped = new Promise<void>((resolve) => {
+    stopping.signal.addEventListener('abort', () => {
+      resolve();
+    });
     const stop = (signal: NodeJS.Signals) => {
       if (stopping.signal.aborted) return;
       logger.info({ signal }, 'stopping: finishing reconciles in flight');
       stopping.abort();
-      resolve();
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
@@ -64,6 +93,7 @@ async function main(): Promise<number> {
       server: kc.getCurrentCluster()?.server,
       namespaces: options.namespaces,
       concurrency: options.concurrency,
+      leaderElection: election && { lease: `${election.namespace}/${election.name}`, ...election.timings },
     },
     'keyrotor starting',
   );
@@ -76,13 +106,18 @@ async function main(): Promise<number> {
           ready: () => controller.ready,
           logger,
         });
+  // Standbys start their caches too, so a failover does not wait for a full list.
+  const electing = elector?.run(stopping.signal);
   try {
     await controller.start(stopping.signal);
-    logger.info('keyrotor running');
+    logger.info(
+      elector ? 'keyrotor running; caches warm, leading once it holds the lease' : 'keyrotor running',
+    );
   } catch (error) {
     if (!stopping.signal.aborted) throw error;
   }
   await stopped;
+  await electing;
   // Within the Pod's termination grace period (30 s by default), whatever is still in flight.
   const deadline = new Promise<'timeout'>((resolve) =>
     setTimeout(() => {
@@ -90,6 +125,8 @@ async function main(): Promise<number> {
     }, STOP_DEADLINE_MS),
   );
   const outcome = await Promise.race([controller.stop().then(() => 'stopped' as const), deadline]);
+  // Only after the last write: a standby may write as soon as the Lease is released.
+  await elector?.release();
   server?.close();
   if (outcome === 'timeout')
     logger.warn({ deadlineMs: STOP_DEADLINE_MS }, 'stopping took too long; exiting anyway');
@@ -99,6 +136,10 @@ async function main(): Promise<number> {
       resolve();
     });
   });
+  if (lostLeadership !== undefined) {
+    process.stderr.write(`keyrotor: lost leadership: ${lostLeadership}\n`);
+    return 1;
+  }
   return 0;
 }
 

@@ -37,6 +37,11 @@ export interface ControlPlaneOptions {
   readonly crdDir?: string;
   /** Leave the components running after this process exits (cluster:up). */
   readonly detached: boolean;
+  /**
+   * Write the API server's audit log of every write (Metadata level, JSON lines) here: fault tests read
+   * it to tell which replica wrote what, and when, by the API server's own clock.
+   */
+  readonly auditLogFile?: string;
   readonly log: (message: string) => void;
 }
 
@@ -59,6 +64,13 @@ export interface ControlPlane extends ControlPlaneState {
   readonly adminToken: string;
   readonly caCert: string;
   readonly kubectl: string;
+  /** etcd's client URL (plain HTTP on loopback), e.g. for its v3 JSON gateway. */
+  readonly etcdUrl: string;
+  /**
+   * SIGKILLs kube-apiserver, runs `whileDown` (e.g. an etcd compaction), and starts it again with the
+   * same flags; resolves once it is ready.
+   */
+  restartApiServer(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<StopReport>;
 }
 
@@ -239,6 +251,25 @@ async function probeGarbageCollector(core: CoreV1Api): Promise<void> {
   );
 }
 
+/** Writes only, at Metadata level (no bodies: Secrets hold keys), once the response is complete. */
+async function writeAuditPolicy(runDir: string): Promise<string> {
+  const file = path.join(runDir, 'audit-policy.yaml');
+  await writeFile(
+    file,
+    [
+      'apiVersion: audit.k8s.io/v1',
+      'kind: Policy',
+      'omitStages: [RequestReceived, ResponseStarted]',
+      'rules:',
+      '  - level: Metadata',
+      '    verbs: [create, update, patch, delete, deletecollection]',
+      '  - level: None',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { binDir, runDir, log, detached } = options;
   const bin = (name: string) => path.join(binDir, name);
@@ -295,7 +326,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     log(`etcd ready in ${Date.now() - started} ms`);
 
     started = Date.now();
-    const apiserver = start('kube-apiserver', [
+    const apiserverArgs = [
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1', `--secure-port=${apiPort}`,
       // Without an advertise address the server needs a default route; none is needed on loopback.
@@ -309,7 +340,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       `--service-account-signing-key-file=${pki.serviceAccountKey}`,
       '--service-cluster-ip-range=10.0.0.0/24',
       '--allow-privileged=true', '--profiling=false', '--v=1',
-    ]); // prettier-ignore
+      ...(options.auditLogFile === undefined ? [] : [
+        `--audit-policy-file=${await writeAuditPolicy(runDir)}`,
+        `--audit-log-path=${options.auditLogFile}`, '--audit-log-format=json', '--audit-log-mode=blocking',
+      ]),
+    ]; // prettier-ignore
+    const apiserver = start('kube-apiserver', apiserverArgs);
     await saveState(server);
     await waitReady(
       apiserver,
@@ -366,6 +402,26 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       adminToken: pki.adminToken,
       caCert: pki.caCert,
       kubectl,
+      etcdUrl,
+      restartApiServer: async (whileDown) => {
+        // A crash, not a shutdown: SIGKILL, then the same command line again.
+        const index = components.findIndex((component) => component.name === 'kube-apiserver');
+        const old = components[index];
+        if (old === undefined) throw new Error('no kube-apiserver to restart');
+        process.kill(old.pid, 'SIGKILL');
+        await waitFor(async () => ((await isAlive(old.pid)) ? undefined : true), {
+          description: 'the old kube-apiserver to die',
+        });
+        components.splice(index, 1);
+        await whileDown?.();
+        const restarted = start('kube-apiserver', apiserverArgs);
+        await saveState(server, kubeconfig);
+        await waitReady(
+          restarted,
+          '/readyz',
+          async () => (await get(`${server}/readyz`, ca).catch(() => undefined))?.status === 200,
+        );
+      },
       stop: async () => {
         const report = await stopComponents(components);
         await rm(etcdDataDir, { recursive: true, force: true });

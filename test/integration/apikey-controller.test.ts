@@ -283,6 +283,27 @@ describe('the ApiKey controller', () => {
     expect(running.logLines.filter((line) => line.includes('"msg":"relisted"'))).toHaveLength(4);
   });
 
+  it('relists a watch that has been silent too long (the staleness watchdog), and keeps working', async () => {
+    // The client reconnects a quiet watch about every 30 s; a second of silence counts as stale here.
+    operator = await startOperator(kc, namespace, { staleAfterMs: 1_000 });
+    const running = operator;
+    // Found silent, logged, counted, and relisted.
+    await waitFor(
+      async () => {
+        const metrics = await running.controller.metrics.registry.getSingleMetricAsString(
+          'keyrotor_informer_transitions_total',
+        );
+        return /kind="stale"} [1-9]/.test(metrics) && /kind="relist"} [1-9]/.test(metrics) ? true : undefined;
+      },
+      { description: 'the watchdog to find a silent watch and relist it', timeoutMs: 20_000 },
+    );
+    expect(running.logLines.some((line) => line.includes('"msg":"watch silent too long; relisting"'))).toBe(
+      true,
+    );
+    await createApiKey(kc, namespace, 'after-stale');
+    await waitForReady(kc, namespace, 'after-stale');
+  });
+
   it('keeps key material out of every log line, event and status through a whole lifecycle', async () => {
     const running = await start();
     const keys = new Set<string>();

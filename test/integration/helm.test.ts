@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import {
+  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
@@ -88,6 +89,8 @@ describe('the Helm chart', () => {
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain("at '/operator/logLevel': value must be one of");
     expect(result.stderr).toContain("at '/watchNamespaces/0'");
+    const unelected = await tool('helm', ['template', 'bad', chart, '--set', 'leaderElection.enabled=false']);
+    expect(unelected.stderr).toContain('replicaCount above 1 needs leaderElection.enabled');
   });
 
   describe('renders objects the API server accepts', () => {
@@ -159,6 +162,7 @@ describe('the Helm chart', () => {
         'KeyrotorKeyExpiringRotationFailing',
         'KeyrotorReconcileErrors',
         'KeyrotorCachesNotSynced',
+        'KeyrotorNoLeader',
         'KeyrotorAbsent',
       ]);
     });
@@ -225,8 +229,28 @@ describe('the Helm chart', () => {
     const workloads = await namespace('chart-cw-keys');
     const other = await namespace('chart-cw-other');
     const { kubeconfig, token } = await install('cw', releaseNamespace, []);
-    const operator = await startOperatorProcess(kubeconfig, ['--namespaces', workloads]);
+    // As the chart runs it: with leader election on the release's Lease, which its Role allows.
+    const operator = await startOperatorProcess(kubeconfig, [
+      '--namespaces',
+      workloads,
+      '--leader-elect',
+      `--leader-election-namespace=${releaseNamespace}`,
+      '--leader-election-id=cw-keyrotor',
+      '--instance=cw-0',
+    ]);
     try {
+      await waitFor(
+        async () =>
+          (
+            await kc
+              .makeApiClient(CoordinationV1Api)
+              .readNamespacedLease({ namespace: releaseNamespace, name: 'cw-keyrotor' })
+              .catch(() => undefined)
+          )?.spec?.holderIdentity === 'cw-0'
+            ? true
+            : undefined,
+        { description: 'the chart operator to hold its Lease' },
+      );
       await createDeployment(kc, workloads, 'bot');
       await createApiKey(kc, workloads, 'via-chart', {
         rolloutRestartTargets: [{ kind: 'Deployment', name: 'bot' }],

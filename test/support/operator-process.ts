@@ -28,6 +28,8 @@ export interface OperatorProcess {
   stop(): Promise<number | null>;
   /** SIGKILL: a crash, wherever it is. */
   kill(): Promise<void>;
+  /** The exit code once it has exited by itself (undefined while it runs). */
+  exitCode(): number | undefined;
 }
 
 /** Starts `keyrotor` (operator/src/main.ts on this Node) and waits until its caches synced. */
@@ -117,5 +119,6 @@ export async function startOperatorProcess(kubeconfig: string, args: string[]): 
       child.kill('SIGKILL');
       await exited;
     },
+    exitCode: () => child.exitCode ?? undefined,
   };
 }

@@ -15,6 +15,7 @@ describe('operator options', () => {
       rotationJitterMs: 0,
       serve: { host: '0.0.0.0', port: 8080 },
       manageReaders: true,
+      leaderElection: undefined,
     });
     expect(parseOptions(['--no-manage-readers'], {})).toMatchObject({ manageReaders: false });
   });
@@ -45,6 +46,102 @@ describe('operator options', () => {
   ])('refuses %j with a clear message', (argv, message) => {
     expect(() => parseOptions(argv, {})).toThrow(OptionsError);
     expect(() => parseOptions(argv, {})).toThrow(message);
+  });
+
+  it("reads leader election options, defaulting the namespace to the Pod's own", () => {
+    const files = { '/var/run/secrets/kubernetes.io/serviceaccount/namespace': 'keyrotor-system\n' };
+    const read = (path: string) => {
+      const text = (files as Record<string, string>)[path];
+      if (text === undefined) throw new Error(`ENOENT: ${path}`);
+      return text;
+    };
+    expect(parseOptions(['--leader-elect', '--retry-period=500ms'], {}, read)).toMatchObject({
+      leaderElection: {
+        namespace: 'keyrotor-system',
+        name: 'keyrotor',
+        timings: { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 500 },
+      },
+    });
+    expect(
+      parseOptions(
+        ['--leader-election-namespace', 'ops', '--lease-duration', '30s', '--renew-deadline', '20s'],
+        { KEYROTOR_LEADER_ELECT: 'true', KEYROTOR_RETRY_PERIOD: '5s' },
+        read,
+      ),
+    ).toMatchObject({
+      leaderElection: {
+        namespace: 'ops',
+        timings: { leaseDurationMs: 30_000, renewDeadlineMs: 20_000, retryPeriodMs: 5_000 },
+      },
+    });
+  });
+
+  it.each([
+    [['--leader-elect'], '--leader-election-namespace: needed outside a cluster'],
+    [
+      ['--leader-elect', '--leader-election-namespace=ops', '--renew-deadline=20s'],
+      'leader election: the lease duration (15s) must be longer than the renew deadline (20s)',
+    ],
+    [
+      ['--leader-elect', '--leader-election-namespace=ops', '--retry-period=now'],
+      '--retry-period: "now" is not a duration',
+    ],
+  ])('refuses leader election options %j with a clear message', (argv, message) => {
+    const noFiles = (path: string): string => {
+      throw new Error(`ENOENT: ${path}`);
+    };
+    expect(() => parseOptions(argv, {}, noFiles)).toThrow(message);
+  });
+
+  describe('--config', () => {
+    const fileOf = (text: string) => (path: string) => {
+      if (path !== '/etc/keyrotor/config.yaml') throw new Error(`ENOENT: ${path}`);
+      return text;
+    };
+
+    it('takes options from a YAML file, below flags and environment variables', () => {
+      const read = fileOf(
+        'namespaces: [payments, market-data]\nkube-api-qps: 50\nconcurrency: 2\nmanage-readers: false\n',
+      );
+      expect(
+        parseOptions(
+          ['--config', '/etc/keyrotor/config.yaml', '--concurrency', '6'],
+          { KEYROTOR_KUBE_API_QPS: '70' },
+          read,
+        ),
+      ).toMatchObject({
+        namespaces: ['payments', 'market-data'],
+        qps: 70,
+        concurrency: 6,
+        manageReaders: false,
+      });
+      expect(parseOptions([], { KEYROTOR_CONFIG: '/etc/keyrotor/config.yaml' }, read)).toMatchObject({
+        qps: 50,
+      });
+    });
+
+    it("validates the file's values as it does flags", () => {
+      expect(() =>
+        parseOptions(['--config', '/etc/keyrotor/config.yaml'], {}, fileOf('concurrency: 100')),
+      ).toThrow('--concurrency: "100" must be a whole number from 1 to 64');
+    });
+
+    it.each([
+      ['kube-api-qsp: 50', 'unknown option "kube-api-qsp"; known: kubeconfig, namespaces'],
+      ['- a\n- b', 'must be a mapping of option names to values'],
+      ['namespaces: {a: 1}', '"namespaces" must be a value or a list'],
+      ['qps: [unclosed', '--config /etc/keyrotor/config.yaml: '],
+    ])('refuses a file holding %j', (text, message) => {
+      expect(() => parseOptions(['--config', '/etc/keyrotor/config.yaml'], {}, fileOf(text))).toThrow(
+        message,
+      );
+    });
+
+    it('says which file it could not read', () => {
+      expect(() => parseOptions(['--config', '/nowhere.yaml'], {}, fileOf(''))).toThrow(
+        '--config /nowhere.yaml: ENOENT: /nowhere.yaml',
+      );
+    });
   });
 
   it('answers --help', () => {

@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 
+import { load } from 'js-yaml';
+
+import { DEFAULT_LEASE_TIMINGS, validateTimings, type LeaseTimings } from '../controller/leadership.ts';
 import { parseDuration } from '../schedule/duration.ts';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -20,6 +24,9 @@ export interface OperatorOptions {
   readonly serve: { readonly host: string; readonly port: number } | undefined;
   /** Keep reader RBAC per ApiKey and the readers ConfigMap per namespace (spec.readers). */
   readonly manageReaders: boolean;
+  /** Leader election on a Lease; undefined when off (one replica). */
+  readonly leaderElection:
+    { readonly namespace: string; readonly name: string; readonly timings: LeaseTimings } | undefined;
 }
 
 export const USAGE = `Usage: keyrotor [options]
@@ -37,6 +44,17 @@ Options (each also from the environment variable in brackets):
   --bind-address <a:p>    serve /healthz, /readyz and /metrics here; 0 turns it off; default 0.0.0.0:8080 [KEYROTOR_BIND_ADDRESS]
   --no-manage-readers     do not keep RBAC and the mount policy's ConfigMap for spec.readers [KEYROTOR_MANAGE_READERS=false]
   --rotation-jitter <d>   spread rotations due at one instant over this window, e.g. 5m; default 0s [KEYROTOR_ROTATION_JITTER]
+  --leader-elect          run as one of several replicas: only the holder of a Lease writes [KEYROTOR_LEADER_ELECT=true]
+  --leader-election-namespace <ns>
+                          namespace of the Lease; default the Pod's own namespace [POD_NAMESPACE]
+  --leader-election-id <name>
+                          name of the Lease; default keyrotor [KEYROTOR_LEADER_ELECTION_ID]
+  --lease-duration <d>    how long a Lease outlives its last renewal; default 15s [KEYROTOR_LEASE_DURATION]
+  --renew-deadline <d>    a leader that cannot renew for this long stops writing and exits; default 10s [KEYROTOR_RENEW_DEADLINE]
+  --retry-period <d>      time between attempts to acquire or renew the Lease; default 2s [KEYROTOR_RETRY_PERIOD]
+                          (the three Lease timings also take milliseconds, e.g. 500ms)
+  --config <path>         a YAML file of these options by their flag names (e.g. kube-api-qps: 50); flags
+                          and environment variables win over it [KEYROTOR_CONFIG]
   -h, --help              this text`;
 
 export class OptionsError extends Error {
@@ -65,25 +83,91 @@ function numberIn(flag: string, text: string, min: number, max: number): number 
   return value;
 }
 
-/** Parses flags (which win) and environment variables; throws OptionsError with a clear message. */
-export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): OperatorOptions | 'help' {
+const FLAGS = {
+  kubeconfig: { type: 'string' },
+  namespaces: { type: 'string' },
+  concurrency: { type: 'string' },
+  'log-level': { type: 'string' },
+  instance: { type: 'string' },
+  'kube-api-qps': { type: 'string' },
+  'kube-api-burst': { type: 'string' },
+  'rotation-jitter': { type: 'string' },
+  'bind-address': { type: 'string' },
+  'manage-readers': { type: 'boolean' },
+  'leader-elect': { type: 'boolean' },
+  'leader-election-namespace': { type: 'string' },
+  'leader-election-id': { type: 'string' },
+  'lease-duration': { type: 'string' },
+  'renew-deadline': { type: 'string' },
+  'retry-period': { type: 'string' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+type Flag = Exclude<keyof typeof FLAGS, 'config' | 'help'>;
+
+/** The options of a --config file: a YAML mapping of flag names to values (lists for namespaces). */
+function readConfigFile(path: string, readFile: (path: string) => string): Partial<Record<Flag, string>> {
+  let document: unknown;
+  try {
+    document = load(readFile(path));
+  } catch (error) {
+    throw new OptionsError(`--config ${path}: ${(error as Error).message.split('\n')[0] ?? 'unreadable'}`);
+  }
+  if (document === undefined || document === null) return {};
+  if (typeof document !== 'object' || Array.isArray(document))
+    throw new OptionsError(`--config ${path}: must be a mapping of option names to values`);
+  const known = Object.keys(FLAGS).filter((flag) => flag !== 'config' && flag !== 'help');
+  const options: Partial<Record<Flag, string>> = {};
+  for (const [name, value] of Object.entries(document)) {
+    if (!known.includes(name))
+      throw new OptionsError(`--config ${path}: unknown option "${name}"; known: ${known.join(', ')}`);
+    const text = Array.isArray(value)
+      ? value.map(String).join(',')
+      : typeof value === 'object' && value !== null
+        ? undefined
+        : String(value);
+    if (text === undefined) throw new OptionsError(`--config ${path}: "${name}" must be a value or a list`);
+    options[name as Flag] = text;
+  }
+  return options;
+}
+
+function durationOf(flag: string, text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined)
+    throw new OptionsError(`--${flag}: "${text}" is not a duration such as 30s, 5m or 1h`);
+  return ms;
+}
+
+/** Lease timings also take milliseconds (500ms), as tests and fast failover need them. */
+function leaseTimingOf(flag: string, text: string): number {
+  const ms = /^(\d{1,6})ms$/.exec(text);
+  return ms ? Number(ms[1]) : durationOf(flag, text);
+}
+
+/** The Pod's namespace when running in a cluster (the ServiceAccount mount), else undefined. */
+function podNamespace(readFile: (path: string) => string): string | undefined {
+  try {
+    return readFile('/var/run/secrets/kubernetes.io/serviceaccount/namespace').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Parses flags, environment variables and the --config file, in that order of precedence; throws
+ * OptionsError with a clear message naming the option.
+ */
+export function parseOptions(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): OperatorOptions | 'help' {
   let values;
   try {
     ({ values } = parseArgs({
       args: [...argv],
-      options: {
-        kubeconfig: { type: 'string' },
-        namespaces: { type: 'string' },
-        concurrency: { type: 'string' },
-        'log-level': { type: 'string' },
-        instance: { type: 'string' },
-        'kube-api-qps': { type: 'string' },
-        'kube-api-burst': { type: 'string' },
-        'rotation-jitter': { type: 'string' },
-        'bind-address': { type: 'string' },
-        'manage-readers': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: FLAGS,
       strict: true,
       allowPositionals: false,
       allowNegative: true,
@@ -92,9 +176,18 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
     throw new OptionsError(`${(error as Error).message}\n\n${USAGE}`);
   }
   if (values.help === true) return 'help';
-  const pick = (flag: keyof typeof values, variable: string, fallback: string): string => {
+  const configPath = values.config ?? env.KEYROTOR_CONFIG;
+  const file = configPath === undefined ? {} : readConfigFile(configPath, readFile);
+  const pick = (flag: Flag, variable: string, fallback: string): string => {
     const value = values[flag];
-    return typeof value === 'string' ? value : (env[variable] ?? fallback);
+    if (typeof value === 'boolean') return String(value);
+    return value ?? env[variable] ?? file[flag] ?? fallback;
+  };
+  const bool = (flag: Flag, variable: string, fallback: boolean): boolean => {
+    const text = pick(flag, variable, String(fallback));
+    if (text !== 'true' && text !== 'false')
+      throw new OptionsError(`--${flag}: "${text}" must be true or false`);
+    return text === 'true';
   };
 
   const namespaces = pick('namespaces', 'KEYROTOR_NAMESPACES', '')
@@ -115,13 +208,10 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
     throw new OptionsError(`--log-level: "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`);
   }
   const jitterText = pick('rotation-jitter', 'KEYROTOR_ROTATION_JITTER', '0s');
-  const rotationJitterMs = jitterText === '0' ? 0 : parseDuration(jitterText);
-  if (rotationJitterMs === undefined) {
-    throw new OptionsError(`--rotation-jitter: "${jitterText}" is not a duration such as 30s, 5m or 1h`);
-  }
+  const rotationJitterMs = jitterText === '0' ? 0 : durationOf('rotation-jitter', jitterText);
 
   return {
-    kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
+    kubeconfig: values.kubeconfig ?? env.KUBECONFIG ?? file.kubeconfig,
     namespaces,
     concurrency,
     logLevel: logLevel as LogLevel,
@@ -130,6 +220,44 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
     burst: numberIn('kube-api-burst', pick('kube-api-burst', 'KEYROTOR_KUBE_API_BURST', '200'), 1, 100_000),
     rotationJitterMs,
     serve: bindAddress(pick('bind-address', 'KEYROTOR_BIND_ADDRESS', '0.0.0.0:8080')),
-    manageReaders: values['manage-readers'] ?? env.KEYROTOR_MANAGE_READERS !== 'false',
+    manageReaders: bool('manage-readers', 'KEYROTOR_MANAGE_READERS', true),
+    leaderElection: bool('leader-elect', 'KEYROTOR_LEADER_ELECT', false)
+      ? leaderElection(pick, readFile)
+      : undefined,
   };
+}
+
+function leaderElection(
+  pick: (flag: Flag, variable: string, fallback: string) => string,
+  readFile: (path: string) => string,
+): OperatorOptions['leaderElection'] {
+  const namespace = pick('leader-election-namespace', 'POD_NAMESPACE', podNamespace(readFile) ?? '');
+  if (!DNS_LABEL.test(namespace)) {
+    throw new OptionsError(
+      namespace === ''
+        ? "--leader-election-namespace: needed outside a cluster (in a Pod it defaults to the Pod's namespace)"
+        : `--leader-election-namespace: "${namespace}" is not a namespace name`,
+    );
+  }
+  const name = pick('leader-election-id', 'KEYROTOR_LEADER_ELECTION_ID', 'keyrotor');
+  if (!DNS_LABEL.test(name))
+    throw new OptionsError(`--leader-election-id: "${name}" is not a valid Lease name`);
+  const seconds = (ms: number) => `${ms / 1000}s`;
+  const timings: LeaseTimings = {
+    leaseDurationMs: leaseTimingOf(
+      'lease-duration',
+      pick('lease-duration', 'KEYROTOR_LEASE_DURATION', seconds(DEFAULT_LEASE_TIMINGS.leaseDurationMs)),
+    ),
+    renewDeadlineMs: leaseTimingOf(
+      'renew-deadline',
+      pick('renew-deadline', 'KEYROTOR_RENEW_DEADLINE', seconds(DEFAULT_LEASE_TIMINGS.renewDeadlineMs)),
+    ),
+    retryPeriodMs: leaseTimingOf(
+      'retry-period',
+      pick('retry-period', 'KEYROTOR_RETRY_PERIOD', seconds(DEFAULT_LEASE_TIMINGS.retryPeriodMs)),
+    ),
+  };
+  const problem = validateTimings(timings);
+  if (problem !== undefined) throw new OptionsError(`leader election: ${problem}`);
+  return { namespace, name, timings };
 }

@@ -14,7 +14,7 @@ import type { ApiKey } from '../api/types.ts';
 import { generateKey } from '../keys/format.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { makeClient, type ClientOptions } from '../kube/client.ts';
-import { isConflict, isNotFound } from '../kube/errors.ts';
+import { KubeError, isConflict, isNotFound } from '../kube/errors.ts';
 import { ResilientInformer } from '../kube/informer.ts';
 import { TokenBucket } from '../kube/rate-limiter.ts';
 import { WorkloadRestarter } from '../kube/restarter.ts';
@@ -51,6 +51,11 @@ export interface ControllerOptions {
   readonly instance: string;
   /** Every ApiKey is looked at again this often, whatever the watches say. */
   readonly resyncMs?: number;
+  /**
+   * Everything is listed again from the API server this often (default 1 h), on standbys too: a
+   * safety net under the watches, which could miss an event without failing.
+   */
+  readonly relistMs?: number;
   readonly now?: () => Date;
   readonly decideConfig?: DecideConfig;
   /** Counts API requests by HTTP method (metrics, benchmarks, tests). */
@@ -62,6 +67,13 @@ export interface ControllerOptions {
   readonly restartDebounceMs?: number;
   /** Keep a Role and RoleBinding per ApiKey for its readers, and the namespace's readers ConfigMap. */
   readonly manageReaders?: boolean;
+  /**
+   * With leader election: how long this replica may still write (LeaderElector.writeBudgetMs). The
+   * controller then keeps its caches warm but reconciles only after lead() is called.
+   */
+  readonly writeBudgetMs?: () => number;
+  /** A watch silent for this long is relisted (ResilientInformer's staleness watchdog). */
+  readonly staleAfterMs?: number;
 }
 
 /** controller-runtime's defaults are 20/30. keyrotor makes 4 requests per new key and 3 per rotation:
@@ -100,24 +112,37 @@ export class Controller {
   /** The operator's Prometheus metrics (served by the caller). */
   readonly metrics: OperatorMetrics;
   #resyncTimer: NodeJS.Timeout | undefined;
+  #relistTimer: NodeJS.Timeout | undefined;
   #started = false;
+  #leading: boolean;
+  #working = false;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
     this.#logger = options.logger;
     this.#now = options.now ?? (() => new Date());
     this.#decideConfig = options.decideConfig ?? { generateKey };
+    this.#leading = options.writeBudgetMs === undefined;
     const limiter = new TokenBucket(options.qps ?? DEFAULT_QPS, options.burst ?? DEFAULT_BURST);
     this.metrics = new OperatorMetrics({
       apiKeys: () => this.#apiKeys.flatMap((informer) => informer.list()),
       queueDepth: () => this.#queue.length,
       ready: () => this.ready,
+      leading: () => this.#working && (options.writeBudgetMs?.() ?? 1) > 0,
     });
     const onRequest = (method: string) => {
       this.metrics.apiRequests.inc({ method });
       options.onRequest?.(method);
     };
-    const clientOptions: ClientOptions = { limiter, onRequest };
+    const clientOptions: ClientOptions = {
+      limiter,
+      onRequest,
+      onResponse: (code) => {
+        this.metrics.apiResponses.inc({ code: String(code) });
+      },
+      userAgent: `keyrotor/${options.instance}`,
+      ...(options.writeBudgetMs ? { writeBudgetMs: options.writeBudgetMs } : {}),
+    };
     this.#clientOptions = clientOptions;
     this.#writer = new KubeWriter(options.kc, clientOptions);
     this.#events = new EventRecorder(options.kc, options.logger, {
@@ -133,7 +158,12 @@ export class Controller {
     this.#queue = new WorkQueue({
       concurrency: options.concurrency,
       handler: (key) => this.#timedReconcile(key),
+      retryAfterOf: (error) => (error instanceof KubeError ? error.retryAfterMs : undefined),
+      onStart: (_key, waitedMs) => {
+        this.metrics.queueWait.observe(waitedMs / 1000);
+      },
       onFailure: (key, error, retryInMs) => {
+        this.metrics.queueRetries.inc();
         this.#logger.warn({ err: error, apiKey: key, retryInMs }, 'reconcile failed; will retry');
       },
     });
@@ -146,6 +176,12 @@ export class Controller {
     const custom = makeClient(kc, CustomObjectsApi, clientOptions);
     const core = makeClient(kc, CoreV1Api, clientOptions);
     const scopes = namespaces.length === 0 ? [undefined] : namespaces;
+    const watchOptions = {
+      onTransition: (kind: 'restart' | 'relist' | 'stale') => {
+        this.metrics.informerTransitions.inc({ kind });
+      },
+      ...(this.#options.staleAfterMs === undefined ? {} : { staleAfterMs: this.#options.staleAfterMs }),
+    };
     for (const namespace of scopes) {
       const where = namespace === undefined ? '' : `/namespaces/${namespace}`;
       this.#apiKeys.push(
@@ -153,6 +189,7 @@ export class Controller {
           name: `apikeys${namespace ? ` in ${namespace}` : ''}`,
           kc,
           logger,
+          ...watchOptions,
           path: `/apis/${GROUP}/${VERSION}${where}/${PLURAL}`,
           list: async () =>
             (namespace === undefined
@@ -175,6 +212,7 @@ export class Controller {
           name: `secrets${namespace ? ` in ${namespace}` : ''}`,
           kc,
           logger,
+          ...watchOptions,
           path: `/api/v1${where}/secrets`,
           labelSelector: MANAGED_SECRET_SELECTOR,
           list: async () =>
@@ -196,6 +234,7 @@ export class Controller {
           name: `${kind}${namespace ? ` in ${namespace}` : ''}`,
           kc,
           logger,
+          ...watchOptions,
           path: `/apis/rbac.authorization.k8s.io/v1${where}/${kind}`,
           labelSelector: MANAGED_SECRET_SELECTOR,
           list: async () => {
@@ -230,7 +269,10 @@ export class Controller {
     return [...this.#apiKeys, ...this.#secrets, ...this.#roles, ...this.#bindings];
   }
 
-  /** Starts the watches, waits until every cache has synced, then reconciles every ApiKey once. */
+  /**
+   * Starts the watches and waits until every cache has synced; then, if this replica leads (always
+   * without leader election), reconciles every ApiKey once and keeps reconciling.
+   */
   async start(signal?: AbortSignal): Promise<void> {
     const started = Date.now();
     await Promise.all(this.#informers().map((informer) => informer.start(signal)));
@@ -239,7 +281,28 @@ export class Controller {
       { durationMs: Date.now() - started, namespaces: this.#options.namespaces },
       'caches synced',
     );
+    this.#relistTimer = setInterval(
+      () => {
+        this.relist().catch((error: unknown) => {
+          this.#logger.warn({ err: error }, 'periodic relist failed; the watches go on');
+        });
+      },
+      this.#options.relistMs ?? 60 * 60_000,
+    );
+    this.#relistTimer.unref();
+    this.#startWork();
+  }
+
+  /** This replica has become the leader: reconcile, as soon as the caches have synced. */
+  lead(): void {
+    this.#leading = true;
+    this.#startWork();
+  }
+
+  #startWork(): void {
     // Acting on a cache that is still filling would mistake a Secret not yet listed for a missing one.
+    if (!this.#started || !this.#leading || this.#working) return;
+    this.#working = true;
     this.#resyncAll();
     this.#queue.start();
     const resyncMs = this.#options.resyncMs ?? 10 * 60_000;
@@ -252,13 +315,14 @@ export class Controller {
   /** Stops taking work, finishes the reconciles in flight and the events they produced. */
   async stop(): Promise<void> {
     clearInterval(this.#resyncTimer);
+    clearInterval(this.#relistTimer);
     await Promise.all(this.#informers().map((informer) => informer.stop()));
     await this.#queue.shutdown();
     await this.#restarter.flush();
     await this.#events.flush();
   }
 
-  /** True when all caches have synced (readiness). */
+  /** True when all caches have synced (readiness; a standby with warm caches is ready). */
   get ready(): boolean {
     return this.#started && this.#informers().every((informer) => informer.synced);
   }

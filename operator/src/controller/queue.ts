@@ -10,6 +10,10 @@ export interface QueueOptions {
   /** Processes one key; a rejection is a failure and retries with backoff. */
   readonly handler: (key: string) => Promise<HandlerResult>;
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
+  /** A failure's own lower bound on the retry delay (the server's Retry-After). */
+  readonly retryAfterOf?: (error: unknown) => number | undefined;
+  /** Told when a key starts processing, with how long it waited in the queue. */
+  readonly onStart?: (key: string, waitedMs: number) => void;
   /** Told about each failure, with the delay before the retry. */
   readonly onFailure?: (key: string, error: unknown, retryInMs: number) => void;
 }
@@ -25,7 +29,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class WorkQueue {
   readonly #options: QueueOptions;
   readonly #queue: string[] = [];
-  readonly #queued = new Set<string>();
+  /** Queued keys, with when they were queued. */
+  readonly #queued = new Map<string, number>();
   readonly #processing = new Set<string>();
   /** Keys added while being processed: queued again when processing ends. */
   readonly #dirty = new Set<string>();
@@ -52,7 +57,7 @@ export class WorkQueue {
       return;
     }
     if (this.#queued.has(key)) return;
-    this.#queued.add(key);
+    this.#queued.set(key, performance.now());
     this.#queue.push(key);
     this.#pump();
   }
@@ -117,7 +122,9 @@ export class WorkQueue {
       this.#queue.length > 0
     ) {
       const key = this.#queue.shift() as string;
+      const queuedAt = this.#queued.get(key) ?? performance.now();
       this.#queued.delete(key);
+      this.#options.onStart?.(key, performance.now() - queuedAt);
       this.#processing.add(key);
       const work = this.#process(key).finally(() => this.#inFlight.delete(work));
       this.#inFlight.add(work);
@@ -138,7 +145,10 @@ export class WorkQueue {
       const failures = (this.#failures.get(key) ?? 0) + 1;
       this.#failures.set(key, failures);
       const { baseMs, maxMs } = this.#options.backoff ?? { baseMs: 200, maxMs: 300_000 };
-      const delay = Math.min(baseMs * 2 ** (failures - 1), maxMs);
+      const delay = Math.max(
+        Math.min(baseMs * 2 ** (failures - 1), maxMs),
+        this.#options.retryAfterOf?.(error) ?? 0,
+      );
       this.#options.onFailure?.(key, error, delay);
       this.addAfter(key, delay);
     } finally {

@@ -7,6 +7,7 @@ import {
   type ResponseContext,
 } from '@kubernetes/client-node';
 
+import { KubeError, retryAfterMs } from './errors.ts';
 import type { TokenBucket } from './rate-limiter.ts';
 
 /** Every API call gets a deadline: the client sets none, and a stalled call would stall its worker. */
@@ -16,9 +17,22 @@ export interface ClientOptions {
   readonly timeoutMs?: number;
   /** Called once per request with its HTTP method, e.g. to count requests by verb. */
   readonly onRequest?: (method: string) => void;
+  /** Called once per answer with its HTTP status (client-node's middleware cannot tie it to its request). */
+  readonly onResponse?: (code: number) => void;
   /** Paces every request of every client that shares it. */
   readonly limiter?: TokenBucket;
+  /**
+   * Milliseconds this process may still write (leader election's fence). A write is refused when it is
+   * zero or less, and aborted when it runs out, so no write of a deposed leader is still in flight
+   * when another replica can take over. Reads are not fenced: standbys keep warm caches.
+   */
+  readonly writeBudgetMs?: () => number;
+  /** Sent as User-Agent; names the replica, so the API server's audit log tells replicas apart. */
+  readonly userAgent?: string;
 }
+
+/** A write refused because this replica is not (or no longer) the leader. */
+export const NOT_LEADER = 'NotLeader';
 
 type Dispatcher = ReturnType<RequestContext['getDispatcher']>;
 const sharedDispatchers = new WeakMap<KubeConfig, Promise<Dispatcher>>();
@@ -45,7 +59,14 @@ function sharedDispatcher(kc: KubeConfig, server: string): Promise<Dispatcher> {
 export function makeClient<T>(
   kc: KubeConfig,
   apiType: new (configuration: ReturnType<typeof createConfiguration>) => T,
-  { timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS, onRequest, limiter }: ClientOptions = {},
+  {
+    timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+    onRequest,
+    onResponse,
+    limiter,
+    writeBudgetMs,
+    userAgent = 'keyrotor',
+  }: ClientOptions = {},
 ): T {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
@@ -57,14 +78,34 @@ export function makeClient<T>(
       {
         pre: async (context: RequestContext) => {
           await limiter?.take();
+          const method = context.getHttpMethod();
+          // Checked after the rate limit's wait, which can be long.
+          const budget =
+            method === HttpMethod.GET || writeBudgetMs === undefined ? Infinity : writeBudgetMs();
+          if (budget <= 0) {
+            throw new KubeError(
+              `${method} ${new URL(context.getUrl()).pathname}`,
+              undefined,
+              NOT_LEADER,
+              'this replica is not the leader, so it does not write',
+            );
+          }
           const shared = await dispatcher;
           if (shared !== undefined) context.setDispatcher(shared);
-          context.setSignal(AbortSignal.timeout(timeoutMs));
-          context.setHeaderParam('User-Agent', 'keyrotor');
-          onRequest?.(context.getHttpMethod());
+          context.setSignal(AbortSignal.timeout(Math.min(timeoutMs, budget)));
+          context.setHeaderParam('User-Agent', userAgent);
+          onRequest?.(method);
           return context;
         },
-        post: (response: ResponseContext) => Promise.resolve(response),
+        post: (response: ResponseContext) => {
+          onResponse?.(response.httpStatusCode);
+          // Priority and fairness says when to come back: every request of the process waits that long.
+          if (response.httpStatusCode === 429) {
+            const wait = retryAfterMs(response.headers['retry-after']) ?? 1_000;
+            limiter?.pauseFor(wait);
+          }
+          return Promise.resolve(response);
+        },
       },
     ],
   });

@@ -12,13 +12,15 @@ export class KubeError extends Error {
   /** The server's Status reason (Conflict, NotFound, Invalid, Forbidden, ...) or a client-side one. */
   readonly reason: string;
   readonly call: string;
+  /** The server's Retry-After (429 Too Many Requests, 503), in milliseconds. */
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     call: string,
     status: number | undefined,
     reason: string,
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { retryAfterMs?: number | undefined },
   ) {
     super(
       scrubKeys(`${call}: ${status === undefined ? '' : `HTTP ${status} `}${reason}: ${message}`),
@@ -27,6 +29,7 @@ export class KubeError extends Error {
     this.status = status;
     this.reason = reason;
     this.call = call;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 
@@ -64,7 +67,17 @@ export function toKubeError(call: string, error: unknown): KubeError {
   const message = body.message ?? (status === undefined ? fallback : 'request failed');
   const reason =
     body.reason ?? (name === 'AbortError' ? 'Aborted' : status === undefined ? 'NetworkError' : 'Unknown');
-  return new KubeError(call, status, reason, message, { cause: error });
+  const headers = (error as { headers?: Record<string, string> }).headers;
+  return new KubeError(call, status, reason, message, {
+    cause: error,
+    retryAfterMs: retryAfterMs(headers?.['retry-after']),
+  });
+}
+
+/** A Retry-After header (whole seconds, as the API server sends it; at most an hour) in milliseconds. */
+export function retryAfterMs(header: string | undefined): number | undefined {
+  if (header === undefined || !/^\d{1,4}$/.test(header.trim())) return undefined;
+  return Math.min(Number(header) * 1000, 3_600_000);
 }
 
 export const isNotFound = (error: unknown) => error instanceof KubeError && error.status === 404;

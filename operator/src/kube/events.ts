@@ -1,4 +1,4 @@
-import { EventsV1Api, V1MicroTime, type KubeConfig } from '@kubernetes/client-node';
+import { EventsV1Api, V1MicroTime, type EventsV1Event, type KubeConfig } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 
@@ -14,10 +14,12 @@ const MAX_NOTE = 1024;
 /** The same event for the same object within this window is sent once. */
 const DEDUP_WINDOW_MS = 60_000;
 const MAX_REMEMBERED = 10_000;
+const MAX_THROTTLED_ATTEMPTS = 3;
 
 /**
  * Records Events on ApiKeys (events.k8s.io/v1). Best effort by design: an Event that cannot be
- * written is logged and dropped, never failing the reconcile that produced it.
+ * written (after up to 3 tries when throttled) is logged and dropped, never failing the reconcile
+ * that produced it.
  */
 export class EventRecorder {
   readonly #api: EventsV1Api;
@@ -65,17 +67,26 @@ export class EventRecorder {
         ...(apiKey.metadata.resourceVersion ? { resourceVersion: apiKey.metadata.resourceVersion } : {}),
       },
     };
-    const sent = this.#api
-      .createNamespacedEvent({ namespace, body })
-      .then(
-        () => undefined,
-        (error: unknown) => {
-          const failure = toKubeError(`create Event for ApiKey ${namespace}/${name}`, error);
-          this.#logger.warn({ err: failure, reason: event.reason }, 'could not record an event');
-        },
-      )
+    const sent = this.#send(namespace, body, `create Event for ApiKey ${namespace}/${name}`)
+      .catch((failure: unknown) => {
+        this.#logger.warn({ err: failure, reason: event.reason }, 'could not record an event');
+      })
       .finally(() => this.#pending.delete(sent));
     this.#pending.add(sent);
+  }
+
+  /** Sends an event; a throttled one (429) is sent again after the server's Retry-After, up to 3 times. */
+  async #send(namespace: string, body: EventsV1Event, call: string): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.#api.createNamespacedEvent({ namespace, body });
+        return;
+      } catch (error) {
+        const failure = toKubeError(call, error);
+        if (failure.status !== 429 || attempt >= MAX_THROTTLED_ATTEMPTS) throw failure;
+        await new Promise((resolve) => setTimeout(resolve, failure.retryAfterMs ?? 1_000));
+      }
+    }
   }
 
   /** Waits for the events in flight, e.g. before the process exits. */

@@ -21,7 +21,17 @@ export interface InformerOptions<T extends KubernetesObject> {
   /** Called for every add, update and delete; must only enqueue work. */
   readonly onChange: (object: T) => void;
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
+  /**
+   * A watch that has shown no sign of life (no event, no reconnect) for this long is presumed stuck
+   * and the cache is relisted. The client reconnects a quiet watch every 30 s or so, so 2 minutes of
+   * silence means a connection that hangs without failing.
+   */
+  readonly staleAfterMs?: number;
+  /** Told of every restart after a failure, every relist, and every stale watch (metrics). */
+  readonly onTransition?: (kind: 'restart' | 'relist' | 'stale') => void;
 }
+
+const DEFAULT_STALE_AFTER_MS = 120_000;
 
 type ClientInformer<T extends KubernetesObject> = ReturnType<typeof makeInformer<T>>;
 
@@ -37,6 +47,9 @@ export class ResilientInformer<T extends KubernetesObject> {
   #stopped = true;
   #failures = 0;
   #restartTimer: NodeJS.Timeout | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
+  /** When the watch last showed a sign of life (performance.now()). */
+  #aliveAt = performance.now();
 
   constructor(options: InformerOptions<T>) {
     this.#options = options;
@@ -53,6 +66,7 @@ export class ResilientInformer<T extends KubernetesObject> {
       options.path,
       async () => {
         const result = await options.list();
+        this.#aliveAt = performance.now();
         onListed();
         this.#failures = 0;
         return result;
@@ -62,6 +76,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     const forward = (object: T) => {
       // Events of an informer replaced by relist() are not ours any more.
       if (informer !== this.#informer) return;
+      this.#aliveAt = performance.now();
       try {
         options.onChange(object);
       } catch (error) {
@@ -71,6 +86,9 @@ export class ResilientInformer<T extends KubernetesObject> {
     informer.on('add', forward);
     informer.on('update', forward);
     informer.on('delete', forward);
+    informer.on('connect', () => {
+      if (informer === this.#informer) this.#aliveAt = performance.now();
+    });
     informer.on('error', (error: unknown) => {
       if (informer === this.#informer) this.#onError(error);
     });
@@ -80,6 +98,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   /** Starts and waits until the first list succeeded (retrying failures), or `signal` aborts. */
   async start(signal?: AbortSignal): Promise<void> {
     this.#stopped = false;
+    this.#startWatchdog();
     await this.#informer.start();
     while (!this.#listed) {
       if (signal?.aborted) throw new Error(`stopped before the ${this.#options.name} cache synced`);
@@ -103,6 +122,8 @@ export class ResilientInformer<T extends KubernetesObject> {
       throw new Error(`relist of ${this.#options.name} failed`);
     }
     this.#informer = fresh;
+    this.#aliveAt = performance.now();
+    this.#options.onTransition?.('relist');
     await previous.stop();
     for (const object of fresh.list()) this.#options.onChange(object);
     this.#options.logger.info({ informer: this.#options.name, objects: fresh.list().length }, 'relisted');
@@ -111,6 +132,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#restartTimer);
+    clearInterval(this.#watchdog);
     await this.#informer.stop();
   }
 
@@ -125,6 +147,27 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   list(): readonly T[] {
     return this.#informer.list();
+  }
+
+  #startWatchdog(): void {
+    const staleAfterMs = this.#options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+    clearInterval(this.#watchdog);
+    this.#aliveAt = performance.now();
+    this.#watchdog = setInterval(
+      () => {
+        const silentMs = performance.now() - this.#aliveAt;
+        if (this.#stopped || silentMs < staleAfterMs) return;
+        const { logger, name } = this.#options;
+        logger.warn({ informer: name, silentMs: Math.round(silentMs) }, 'watch silent too long; relisting');
+        this.#options.onTransition?.('stale');
+        this.#aliveAt = performance.now(); // one relist at a time
+        this.relist().catch((error: unknown) => {
+          logger.warn({ err: error, informer: name }, 'relist after a silent watch failed');
+        });
+      },
+      Math.max(100, Math.min(staleAfterMs / 4, 30_000)),
+    );
+    this.#watchdog.unref();
   }
 
   #onError(error: unknown): void {
@@ -146,6 +189,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     const informer = this.#informer;
     this.#restartTimer = setTimeout(() => {
       if (this.#stopped || informer !== this.#informer) return;
+      this.#options.onTransition?.('restart');
       informer.start().catch((startError: unknown) => {
         this.#onError(startError);
       });

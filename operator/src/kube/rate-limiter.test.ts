@@ -23,6 +23,24 @@ describe('TokenBucket', () => {
     expect(bucket.reserve()).toBeCloseTo(500);
   });
 
+  it("pauses every later request for the server's Retry-After, then paces again", () => {
+    let now = 0;
+    const bucket = new TokenBucket(10, 5, () => now);
+    bucket.pauseFor(2_000);
+    expect(bucket.reserve()).toBeCloseTo(2_100);
+    expect(bucket.reserve()).toBeCloseTo(2_200);
+    now = 10_000;
+    expect(bucket.reserve()).toBe(0);
+  });
+
+  it('keeps the longer wait when a pause is shorter than the debt already owed', () => {
+    const now = 0;
+    const bucket = new TokenBucket(10, 1, () => now);
+    for (let i = 0; i < 31; i += 1) bucket.reserve(); // 3 s owed
+    bucket.pauseFor(1_000);
+    expect(bucket.reserve()).toBeCloseTo(3_100);
+  });
+
   it('refuses a rate that cannot work', () => {
     expect(() => new TokenBucket(0, 1)).toThrow(RangeError);
     expect(() => new TokenBucket(1, 0)).toThrow(RangeError);

@@ -22,11 +22,25 @@ export class TokenBucket {
 
   /** Milliseconds the caller must wait for its token (0 when one is free); the token is taken. */
   reserve(): number {
+    this.#refill();
+    this.#tokens -= 1;
+    return this.#tokens >= 0 ? 0 : (-this.#tokens / this.#qps) * 1000;
+  }
+
+  /**
+   * The API server said to come back later (429 with Retry-After): no request of this process goes
+   * out before then (requests already waiting for a token keep their turn). Later requests queue
+   * behind the pause in order, as they do behind a spent burst.
+   */
+  pauseFor(ms: number): void {
+    this.#refill();
+    this.#tokens = Math.min(this.#tokens, -(ms * this.#qps) / 1000);
+  }
+
+  #refill(): void {
     const now = this.#now();
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) * this.#qps) / 1000);
     this.#last = now;
-    this.#tokens -= 1;
-    return this.#tokens >= 0 ? 0 : (-this.#tokens / this.#qps) * 1000;
   }
 
   async take(): Promise<void> {

@@ -7,6 +7,8 @@ export interface MetricSources {
   readonly apiKeys: () => readonly ApiKey[];
   readonly queueDepth: () => number;
   readonly ready: () => boolean;
+  /** True while this replica holds the leader Lease (always, without leader election). */
+  readonly leading: () => boolean;
 }
 
 /** The operator's Prometheus metrics, in a registry of its own (one per operator in a process). */
@@ -16,6 +18,10 @@ export class OperatorMetrics {
   readonly reconcileDuration: Histogram;
   readonly rotations: Counter<'reason'>;
   readonly apiRequests: Counter<'method'>;
+  readonly apiResponses: Counter<'code'>;
+  readonly queueWait: Histogram;
+  readonly queueRetries: Counter;
+  readonly informerTransitions: Counter<'kind'>;
   readonly secretWriteFailures: Counter;
 
   constructor(sources: MetricSources) {
@@ -45,6 +51,29 @@ export class OperatorMetrics {
       labelNames: ['method'],
       registers,
     });
+    this.apiResponses = new Counter({
+      name: 'keyrotor_api_responses_total',
+      help: 'Answers from the Kubernetes API server, by HTTP status code.',
+      labelNames: ['code'],
+      registers,
+    });
+    this.queueWait = new Histogram({
+      name: 'keyrotor_workqueue_queue_duration_seconds',
+      help: 'How long an ApiKey waited in the work queue before it was reconciled.',
+      buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+      registers,
+    });
+    this.queueRetries = new Counter({
+      name: 'keyrotor_workqueue_retries_total',
+      help: 'Reconciles that failed and were queued again with backoff.',
+      registers,
+    });
+    this.informerTransitions = new Counter({
+      name: 'keyrotor_informer_transitions_total',
+      help: 'Watch restarts after a failure, relists, and watches found silent too long, by kind.',
+      labelNames: ['kind'],
+      registers,
+    });
     this.secretWriteFailures = new Counter({
       name: 'keyrotor_secret_write_failures_total',
       help: 'Secret writes the API server refused or failed (conflicts excluded).',
@@ -64,6 +93,14 @@ export class OperatorMetrics {
       registers,
       collect() {
         this.set(sources.ready() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'keyrotor_leader',
+      help: '1 while this replica is the leader and reconciles; standbys report 0.',
+      registers,
+      collect() {
+        this.set(sources.leading() ? 1 : 0);
       },
     });
     const byState = new Gauge({
