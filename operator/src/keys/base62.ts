@@ -16,6 +16,15 @@ export function encodeBase62(bytes: Uint8Array, width = base62Length(bytes.lengt
   return encodeInteger(value, width);
 }
 
+/** Like encodeInteger, for a safe integer: no BigInt, as checksums are computed on every verification. */
+export function encodeSafeInteger(value: number, width: number): string {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${value} is not a safe whole number`);
+  let out = '';
+  for (let rest = value; rest > 0; rest = Math.floor(rest / 62)) out = ALPHABET.charAt(rest % 62) + out;
+  if (out.length > width) throw new RangeError(`value needs ${out.length} base62 digits, more than ${width}`);
+  return out.padStart(width, '0');
+}
+
 export function encodeInteger(value: bigint, width: number): string {
   let out = '';
   let rest = value;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { base62Length, encodeBase62 } from './base62.ts';
+import { base62Length, encodeBase62, encodeInteger, encodeSafeInteger } from './base62.ts';
 import {
   KEY_DETECTION_REGEX,
   formatKey,
@@ -87,6 +87,18 @@ describe('key format', () => {
     expect(keyHash(key)).toMatch(/^[0-9a-f]{64}$/);
     expect(keyHash(key).startsWith(keyId(key))).toBe(true);
     expect(keyId(generateKey(options))).not.toBe(keyId(key));
+  });
+});
+
+describe('base62 of a safe integer (the checksum fast path)', () => {
+  it('writes the same digits as the BigInt encoder', () => {
+    for (const value of [0, 1, 61, 62, 3_843, 3_844, 2 ** 31, 2 ** 32 - 1])
+      expect(encodeSafeInteger(value, 6)).toBe(encodeInteger(BigInt(value), 6));
+  });
+
+  it('refuses what it cannot write', () => {
+    expect(() => encodeSafeInteger(-1, 6)).toThrow(RangeError);
+    expect(() => encodeSafeInteger(62 ** 6, 6)).toThrow('more than 6');
   });
 });
 

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 import type { Environment } from '../api/types.ts';
-import { base62Length, encodeBase62, encodeInteger } from './base62.ts';
+import { base62Length, encodeBase62, encodeSafeInteger } from './base62.ts';
 
 // Key format: <prefix>_<env tag>_<body><checksum>
 //   prefix    a short lowercase tag chosen per ApiKey (default "kr")
@@ -31,7 +31,7 @@ const PREFIX_PATTERN = /^[a-z][a-z0-9]{1,11}$/;
 const KEY_PATTERN = /^([a-z][a-z0-9]{1,11})_(live|stg|test|dev)_([0-9A-Za-z]+)$/;
 
 function checksum(text: string): string {
-  return encodeInteger(BigInt(crc32(text)), CHECKSUM_LENGTH);
+  return encodeSafeInteger(crc32(text), CHECKSUM_LENGTH);
 }
 
 export interface KeyOptions {
@@ -85,6 +85,11 @@ export interface ParsedKey {
 
 export type ParseResult = { ok: true; key: ParsedKey } | { ok: false; reason: string };
 
+/** Key sizes by the length of their base62 body; computed once, as verifiers parse on every request. */
+const BITS_BY_BODY_LENGTH = new Map<number, number>();
+for (let bits = MAX_KEY_BITS; bits >= MIN_KEY_BITS; bits -= 8)
+  BITS_BY_BODY_LENGTH.set(base62Length(bits), bits);
+
 const ENVIRONMENT_BY_TAG = new Map(
   Object.entries(ENVIRONMENT_TAGS).map(([environment, tag]) => [tag, environment as Environment]),
 );
@@ -99,10 +104,7 @@ export function parseKey(key: string): ParseResult {
   const [, prefix = '', tag = '', rest = ''] = match;
   const environment = ENVIRONMENT_BY_TAG.get(tag);
   if (environment === undefined) return { ok: false, reason: 'unknown environment tag' };
-  const bodyLength = rest.length - CHECKSUM_LENGTH;
-  const bits = [...Array(MAX_KEY_BITS / 8 + 1).keys()]
-    .map((bytes) => bytes * 8)
-    .find((candidate) => candidate >= MIN_KEY_BITS && base62Length(candidate) === bodyLength);
+  const bits = BITS_BY_BODY_LENGTH.get(rest.length - CHECKSUM_LENGTH);
   if (bits === undefined) return { ok: false, reason: 'key body has an unexpected length' };
   const head = key.slice(0, key.length - CHECKSUM_LENGTH);
   if (checksum(head) !== key.slice(-CHECKSUM_LENGTH)) return { ok: false, reason: 'checksum mismatch' };

@@ -88,11 +88,6 @@ export class LeaderElector {
     });
   }
 
-  /** True while this replica holds the Lease and its last renewal is within the renew deadline. */
-  get leading(): boolean {
-    return this.writeBudgetMs() > 0;
-  }
-
   /** Milliseconds this replica may still write as leader; 0 or less means not at all. */
   writeBudgetMs(): number {
     if (!this.#leading || this.#renewedAt === undefined) return 0;
