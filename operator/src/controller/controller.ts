@@ -13,7 +13,7 @@ import { GROUP, LABEL_API_KEY, MANAGED_SECRET_SELECTOR, PLURAL, VERSION } from '
 import type { ApiKey } from '../api/types.ts';
 import { generateKey } from '../keys/format.ts';
 import { EventRecorder } from '../kube/events.ts';
-import { makeClient, type ClientOptions } from '../kube/client.ts';
+import { NOT_LEADER, makeClient, type ClientOptions } from '../kube/client.ts';
 import { KubeError, isConflict, isNotFound } from '../kube/errors.ts';
 import { ResilientInformer } from '../kube/informer.ts';
 import { TokenBucket } from '../kube/rate-limiter.ts';
@@ -456,6 +456,8 @@ export class Controller {
           this.#writtenSecrets.drop(secretKey);
           throw error;
         }
+        // No longer the leader: nothing to report, the next leader decides again.
+        if (error instanceof KubeError && error.reason === NOT_LEADER) throw error;
         // Anything else is reported (status, a Warning) and retried with backoff; the old key stays.
         this.metrics.secretWriteFailures.inc();
         await this.#record(apiKey, recordFailure(apiKey, plan, this.#now(), (error as Error).message));
