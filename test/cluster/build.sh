@@ -97,6 +97,7 @@ if [[ ! -d "$bin" ]]; then
   mv "$bin.tmp.$$" "$bin"
 fi
 "$bin/kube-apiserver" --version >&2
-"$bin/etcd" --version | head -1 >&2
+# sed reads all of it: with head, etcd could be killed by SIGPIPE and pipefail fail the build (exit 141).
+"$bin/etcd" --version | sed -n 1p >&2
 "$bin/helm" version --short >&2
 echo "$bin"
