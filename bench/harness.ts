@@ -1,6 +1,7 @@
 // What every benchmark needs: the operator as a separate process, and measurements taken from
 // outside it (the API server's own request counters, /proc for CPU and memory).
 import { execFile } from 'node:child_process';
+import { appendFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -141,4 +142,16 @@ export async function commit(): Promise<string> {
 export function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   return `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}`;
+}
+
+/** Appends a run to a results file: a heading with the date, the machine, a row per scenario. */
+export async function appendResults(file: string, title: string, results: Record<string, unknown>) {
+  const rows = Object.entries(results)
+    .map(([name, result]) => `| ${name} | \`${JSON.stringify(result)}\` |`)
+    .join('\n');
+  const date = new Date().toISOString().slice(0, 16);
+  await appendFile(
+    file,
+    `\n## ${date}Z, ${title}, ${await commit()}\n\n${machine()}\n\n| scenario | result |\n| --- | --- |\n${rows}\n`,
+  );
 }

@@ -1,7 +1,7 @@
 // npm run bench -- [--scenario all|converge|floor|steady|restart|storm|unrelated|latency] [--keys N]
 // Runs the scenarios on a fresh local control plane, prints the results as JSON and appends them to
 // bench/RESULTS.md with the machine and commit.
-import { appendFile, mkdtemp } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,7 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_BURST, DEFAULT_QPS } from '../operator/src/controller/controller.ts';
 import { controlPlaneBinaries } from '../test/cluster/binaries.ts';
 import { startControlPlane } from '../test/cluster/control-plane.ts';
-import { commit, machine, repoRoot } from './harness.ts';
+import { appendResults, commit, machine, repoRoot } from './harness.ts';
 import {
   converge,
   floor,
@@ -96,10 +96,4 @@ try {
 
 const run = { keys, commit: await commit(), machine: machine(), date: new Date().toISOString(), results };
 process.stdout.write(`${JSON.stringify(run, null, 2)}\n`);
-const rows = Object.entries(results)
-  .map(([name, result]) => `| ${name} | \`${JSON.stringify(result)}\` |`)
-  .join('\n');
-await appendFile(
-  values.results,
-  `\n## ${run.date.slice(0, 16)}Z, ${keys} keys, ${run.commit}\n\n${run.machine}\n\n| scenario | result |\n| --- | --- |\n${rows}\n`,
-);
+await appendResults(values.results, `${keys} keys`, results);

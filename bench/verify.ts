@@ -2,7 +2,6 @@
 // Verification cost per call, warm and cold, as a ratio against a bare SHA-256 of the same key, all in
 // one run on one core. No control plane: this is the API's side, in its own process.
 import { createHash } from 'node:crypto';
-import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -13,7 +12,7 @@ import {
   type VerifierEntry,
 } from '../operator/src/verify/document.ts';
 import { Verifier } from '../operator/src/verify/verifier.ts';
-import { commit, machine, repoRoot } from './harness.ts';
+import { appendResults, percentile, repoRoot } from './harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -63,12 +62,9 @@ function timeEach(run: (key: string) => unknown): { perCallNs: number[]; sink: u
   return { perCallNs, sink };
 }
 
-const quantile = (sorted: number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 function summary(perCallNs: number[]) {
-  const sorted = [...perCallNs].sort((a, b) => a - b);
   const mean = perCallNs.reduce((a, b) => a + b, 0) / perCallNs.length;
-  return { meanNs: Math.round(mean), p50Ns: quantile(sorted, 0.5), p99Ns: quantile(sorted, 0.99) };
+  return { meanNs: Math.round(mean), p50Ns: percentile(perCallNs, 50), p99Ns: percentile(perCallNs, 99) };
 }
 
 // Cold: the first verification after loading the document (what a service pays at start or reload).
@@ -95,7 +91,4 @@ const result = {
   verifyOverSha256: Number((verifySummary.meanNs / bareSummary.meanNs).toFixed(2)),
 };
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-await appendFile(
-  values.results,
-  `\n## ${new Date().toISOString().slice(0, 16)}Z, verification, ${await commit()}\n\n${machine()}\n\n| scenario | result |\n| --- | --- |\n| verify | \`${JSON.stringify(result)}\` |\n`,
-);
+await appendResults(values.results, 'verification', { verify: result });

@@ -1,26 +1,18 @@
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import {
-  ANNOTATION_ROTATE,
-  DATA_API_KEY,
-  DATA_KEY_ID,
-  DATA_PREVIOUS_KEY_ID,
-  GROUP,
-  PLURAL,
-  VERSION,
-} from '../../operator/src/api/names.ts';
-import type { ApiKey } from '../../operator/src/api/types.ts';
+import { DATA_API_KEY, DATA_KEY_ID, DATA_PREVIOUS_KEY_ID } from '../../operator/src/api/names.ts';
 import { keyId } from '../../operator/src/keys/format.ts';
 import { readAuditedWrites, replicaWrites } from '../support/audit.ts';
 import { createDeployment } from '../support/kube.ts';
-import { createApiKey, readApiKey, secretValue, waitForReady } from '../support/operator.ts';
+import {
+  createApiKey,
+  readApiKey,
+  requestRotation,
+  secretValue,
+  waitForAllReady,
+  waitForReady,
+} from '../support/operator.ts';
 import { startOperatorProcess, type OperatorProcess } from '../support/operator-process.ts';
 import { waitFor } from '../support/wait.ts';
 import { startFaultControlPlane, type FaultControlPlane } from './control-plane.ts';
@@ -46,54 +38,6 @@ afterAll(async () => {
 
 const start = () => startOperatorProcess(cluster.controlPlane.kubeconfig, ['--namespaces', NAMESPACE]);
 
-async function listApiKeys(): Promise<ApiKey[]> {
-  const list = (await cluster.kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace: NAMESPACE,
-    plural: PLURAL,
-  })) as { items: ApiKey[] };
-  return list.items;
-}
-
-async function requestRotation(name: string, request: string): Promise<void> {
-  await cluster.kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
-    {
-      group: GROUP,
-      version: VERSION,
-      namespace: NAMESPACE,
-      plural: PLURAL,
-      name,
-      body: { metadata: { annotations: { [ANNOTATION_ROTATE]: request } } },
-    },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  );
-}
-
-/** Waits until all `count` ApiKeys are Ready for their generation and `rotated` ones handled `request`. */
-async function converged(
-  count: number,
-  rotated: readonly string[],
-  request: string | undefined,
-  what: string,
-): Promise<ApiKey[]> {
-  return waitFor(
-    async () => {
-      const all = await listApiKeys();
-      const done = all.every((apiKey) => {
-        const ready = apiKey.status?.conditions?.find((condition) => condition.type === 'Ready');
-        return (
-          ready?.status === 'True' &&
-          apiKey.status?.observedGeneration === apiKey.metadata.generation &&
-          (!rotated.includes(apiKey.metadata.name) || apiKey.status?.lastRotateRequest === request)
-        );
-      });
-      return all.length === count && done ? all : undefined;
-    },
-    { description: `${what} to converge`, timeoutMs: 60_000, intervalMs: 100 },
-  );
-}
-
 describe('kill -9 at random points', () => {
   it(`${CRASHES} crashes during creations and rotations: every key Ready, each rotation exactly once, no key lost`, async () => {
     /** Rotation requests each key has seen, and the key id it held after the last round. */
@@ -103,7 +47,7 @@ describe('kill -9 at random points', () => {
     const spec = { expiresAfter: '30d', rotation: { gracePeriod: '1h' } };
     await Promise.all(names.map((name) => createApiKey(cluster.kc, NAMESPACE, name, spec)));
     operator = await start();
-    for (const apiKey of await converged(KEYS, [], undefined, 'the first keys'))
+    for (const apiKey of await waitForAllReady(cluster.kc, NAMESPACE, { count: KEYS }))
       held.set(apiKey.metadata.name, apiKey.status?.keyId ?? '');
     const killPoints: number[] = [];
 
@@ -111,7 +55,7 @@ describe('kill -9 at random points', () => {
       const request = `round-${round}`;
       const existing = [...names];
       // The work of this round: a rotation of every key, and two new keys.
-      await Promise.all(existing.map((name) => requestRotation(name, request)));
+      await Promise.all(existing.map((name) => requestRotation(cluster.kc, NAMESPACE, name, request)));
       for (const name of existing) requests.set(name, (requests.get(name) ?? 0) + 1);
       const created = [`new-${round}-a`, `new-${round}-b`];
       await Promise.all(created.map((name) => createApiKey(cluster.kc, NAMESPACE, name, spec)));
@@ -124,7 +68,11 @@ describe('kill -9 at random points', () => {
       operator = await start();
 
       // The new process finishes the round: each request handled once, each new key issued.
-      const apiKeys = await converged(names.length, existing, request, `round ${round}`);
+      const apiKeys = await waitForAllReady(cluster.kc, NAMESPACE, {
+        count: names.length,
+        request,
+        rotated: existing,
+      });
       const secrets = await cluster.kc
         .makeApiClient(CoreV1Api)
         .listNamespacedSecret({ namespace: NAMESPACE });
@@ -178,13 +126,25 @@ describe('restart and upgrade', () => {
     try {
       // A pass reconciles every key and the namespace's readers ConfigMap.
       const perPass = names.length + 1;
-      await waitFor(async () => ((await reconciles(second)) >= perPass ? true : undefined), {
-        description: 'the new process to reconcile every key',
-      });
+      await waitFor(
+        async () =>
+          ((await second.metric('keyrotor_reconcile_total{result="success"}')) ?? 0) >= perPass
+            ? true
+            : undefined,
+        {
+          description: 'the new process to reconcile every key',
+        },
+      );
       second.signal('SIGHUP'); // and once more, from a fresh list
-      await waitFor(async () => ((await reconciles(second)) >= 2 * perPass ? true : undefined), {
-        description: 'the new process to reconcile every key after a relist',
-      });
+      await waitFor(
+        async () =>
+          ((await second.metric('keyrotor_reconcile_total{result="success"}')) ?? 0) >= 2 * perPass
+            ? true
+            : undefined,
+        {
+          description: 'the new process to reconcile every key after a relist',
+        },
+      );
       const writes = replicaWrites(await readAuditedWrites(cluster.auditLog), 'v2');
       expect(writes.filter((write) => write.namespace === namespace)).toEqual([]);
       const after = await apps.readNamespacedDeployment({ namespace, name: 'bot' });
@@ -196,11 +156,3 @@ describe('restart and upgrade', () => {
     }
   });
 });
-
-async function reconciles(operatorProcess: OperatorProcess): Promise<number> {
-  const text = await (await fetch(`${operatorProcess.url}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find((candidate) => candidate.startsWith('keyrotor_reconcile_total{result="success"}'));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
-}

@@ -85,20 +85,14 @@ async function twoReplicas(prefix: string) {
   return { namespace, lease, a, b, leaderName: `${namespace}-a`, standbyName: `${namespace}-b` };
 }
 
-async function metric(replica: OperatorProcess, name: string): Promise<number | undefined> {
-  const text = await (await fetch(`${replica.url}/metrics`)).text();
-  const line = text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.split(' ')[1]);
-}
-
 describe('leader election (two replicas)', () => {
   it('only the leader writes; the standby keeps warm caches, is ready, and reports itself as standby', async () => {
     const { namespace, a, b, leaderName, standbyName } = await twoReplicas('standby');
     await Promise.all(['one', 'two', 'three'].map((name) => createApiKey(cluster.kc, namespace, name)));
     await Promise.all(['one', 'two', 'three'].map((name) => waitForReady(cluster.kc, namespace, name)));
 
-    expect(await metric(a, 'keyrotor_leader')).toBe(1);
-    expect(await metric(b, 'keyrotor_leader')).toBe(0);
+    expect(await a.metric('keyrotor_leader')).toBe(1);
+    expect(await b.metric('keyrotor_leader')).toBe(0);
     expect((await fetch(`${b.url}/readyz`)).status).toBe(200);
     const writes = (await readAuditedWrites(cluster.auditLog)).filter(
       (write) => write.namespace === namespace,

@@ -4,7 +4,6 @@ import path from 'node:path';
 
 import {
   CoreV1Api,
-  CustomObjectsApi,
   EventsV1Api,
   FlowcontrolApiserverV1Api,
   PatchStrategy,
@@ -13,10 +12,16 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ANNOTATION_ROTATE, DATA_KEY_ID, GROUP, PLURAL, VERSION } from '../../operator/src/api/names.ts';
+import { DATA_KEY_ID } from '../../operator/src/api/names.ts';
 import type { ApiKey } from '../../operator/src/api/types.ts';
 import { tokenKubeConfig } from '../support/kube.ts';
-import { createApiKey, secretValue } from '../support/operator.ts';
+import {
+  createApiKey,
+  listApiKeys,
+  requestRotation,
+  secretValue,
+  waitForAllReady,
+} from '../support/operator.ts';
 import { startOperatorProcess, type OperatorProcess } from '../support/operator-process.ts';
 import { waitFor } from '../support/wait.ts';
 import { startFaultControlPlane, type FaultControlPlane } from './control-plane.ts';
@@ -58,42 +63,9 @@ afterAll(async () => {
   await cluster.controlPlane.stop();
 });
 
-async function listApiKeys(): Promise<ApiKey[]> {
-  const list = (await cluster.kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace: NAMESPACE,
-    plural: PLURAL,
-  })) as { items: ApiKey[] };
-  return list.items;
-}
-
-async function counter(name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${operator?.url}/metrics`)).text();
-  const line = text.split('\n').find((candidate) => candidate.startsWith(`${name}{${labels}}`));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
-}
-
-async function converged(request: string | undefined, count: number): Promise<ApiKey[]> {
-  return waitFor(
-    async () => {
-      const all = await listApiKeys();
-      const done = all.every((apiKey) => {
-        const ready = apiKey.status?.conditions?.find((condition) => condition.type === 'Ready');
-        return (
-          ready?.status === 'True' &&
-          apiKey.status?.observedGeneration === apiKey.metadata.generation &&
-          (request === undefined || apiKey.status?.lastRotateRequest === request)
-        );
-      });
-      return all.length === count && done ? all : undefined;
-    },
-    {
-      description: `every key to converge${request ? ` on ${request}` : ''}`,
-      timeoutMs: 120_000,
-      intervalMs: 200,
-    },
-  );
+/** A counter of the operator's, 0 until first incremented (prom-client omits unused label sets). */
+async function counter(series: string): Promise<number> {
+  return (await operator?.metric(series)) ?? 0;
 }
 
 describe('an API server that pushes back', () => {
@@ -134,11 +106,11 @@ describe('an API server that pushes back', () => {
     const names: string[] = [];
     let apiKeys: ApiKey[] = [];
     for (let burst = 0; burst < 5; burst += 1) {
-      if (burst > 0 && (await counter('keyrotor_api_responses_total', 'code="429"')) > 0) break;
+      if (burst > 0 && (await counter('keyrotor_api_responses_total{code="429"}')) > 0) break;
       const batch = Array.from({ length: KEYS }, (_, index) => `key-${burst}-${index}`);
       await Promise.all(batch.map((name) => createApiKey(cluster.kc, NAMESPACE, name)));
       names.push(...batch);
-      apiKeys = await converged(undefined, names.length);
+      apiKeys = await waitForAllReady(cluster.kc, NAMESPACE, { count: names.length });
     }
 
     // Events go out after the reconcile; throttled ones are sent again after Retry-After.
@@ -154,9 +126,9 @@ describe('an API server that pushes back', () => {
       },
       { description: 'an Issued event for every key', timeoutMs: 60_000, intervalMs: 500 },
     );
-    const throttled = await counter('keyrotor_api_responses_total', 'code="429"');
+    const throttled = await counter('keyrotor_api_responses_total{code="429"}');
     console.error(
-      `[faults] 429: ${throttled} answers throttled; ${await counter('keyrotor_workqueue_retries_total', '')} retries`,
+      `[faults] 429: ${throttled} answers throttled; ${await counter('keyrotor_workqueue_retries_total')} retries`,
     );
     expect(throttled).toBeGreaterThan(0);
     for (const apiKey of apiKeys) expect(apiKey.status?.rotationCount).toBe(0);
@@ -170,17 +142,18 @@ describe('an API server that pushes back', () => {
   });
 
   it('409 from writes racing another writer: decided again on fresh state, each rotation exactly once', async () => {
-    const custom = cluster.kc.makeApiClient(CustomObjectsApi);
     const core = cluster.kc.makeApiClient(CoreV1Api);
     const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-    const before = await counter('keyrotor_api_responses_total', 'code="409"');
+    const before = await counter('keyrotor_api_responses_total{code="409"}');
     let round = 0;
     // Rounds of rotations while another client keeps annotating the Secrets (allowed: keyrotor owns
     // only its own fields), until the Secret writes have met conflicts.
-    while ((await counter('keyrotor_api_responses_total', 'code="409"')) === before && round < 10) {
+    while ((await counter('keyrotor_api_responses_total{code="409"}')) === before && round < 10) {
       round += 1;
       const request = `round-${round}`;
-      const previous = new Map((await listApiKeys()).map((apiKey) => [apiKey.metadata.name, apiKey]));
+      const previous = new Map(
+        (await listApiKeys(cluster.kc, NAMESPACE)).map((apiKey) => [apiKey.metadata.name, apiKey]),
+      );
       const race = { on: true };
       const racer = (async () => {
         for (let touch = 0; race.on; touch += 1) {
@@ -199,22 +172,10 @@ describe('an API server that pushes back', () => {
         }
       })();
       await Promise.all(
-        [...previous.keys()].map((name) =>
-          custom.patchNamespacedCustomObject(
-            {
-              group: GROUP,
-              version: VERSION,
-              namespace: NAMESPACE,
-              plural: PLURAL,
-              name,
-              body: { metadata: { annotations: { [ANNOTATION_ROTATE]: request } } },
-            },
-            merge,
-          ),
-        ),
+        [...previous.keys()].map((name) => requestRotation(cluster.kc, NAMESPACE, name, request)),
       );
       try {
-        const apiKeys = await converged(request, previous.size);
+        const apiKeys = await waitForAllReady(cluster.kc, NAMESPACE, { count: previous.size, request });
         const secrets = await core.listNamespacedSecret({ namespace: NAMESPACE });
         for (const apiKey of apiKeys) {
           const { name } = apiKey.metadata;
@@ -231,7 +192,7 @@ describe('an API server that pushes back', () => {
         await racer;
       }
     }
-    const conflicts = (await counter('keyrotor_api_responses_total', 'code="409"')) - before;
+    const conflicts = (await counter('keyrotor_api_responses_total{code="409"}')) - before;
     console.error(`[faults] 409: ${conflicts} conflicts over ${round} rounds of rotating every key`);
     expect(conflicts).toBeGreaterThan(0);
   });

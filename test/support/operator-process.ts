@@ -30,6 +30,8 @@ export interface OperatorProcess {
   kill(): Promise<void>;
   /** The exit code once it has exited by itself (undefined while it runs). */
   exitCode(): number | undefined;
+  /** One series from /metrics, e.g. `keyrotor_leader` or `keyrotor_api_responses_total{code="429"}`. */
+  metric(series: string): Promise<number | undefined>;
 }
 
 /** Starts `keyrotor` (operator/src/main.ts on this Node) and waits until its caches synced. */
@@ -120,5 +122,10 @@ export async function startOperatorProcess(kubeconfig: string, args: string[]): 
       await exited;
     },
     exitCode: () => child.exitCode ?? undefined,
+    metric: async (series) => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1));
+    },
   };
 }

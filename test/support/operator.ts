@@ -1,8 +1,14 @@
 import { Writable } from 'node:stream';
 
-import { CustomObjectsApi, EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
+import {
+  CustomObjectsApi,
+  EventsV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+} from '@kubernetes/client-node';
 
-import { GROUP, PLURAL, VERSION } from '../../operator/src/api/names.ts';
+import { ANNOTATION_ROTATE, GROUP, PLURAL, VERSION } from '../../operator/src/api/names.ts';
 import type { ApiKey, ApiKeySpec } from '../../operator/src/api/types.ts';
 import { Controller, type ControllerOptions } from '../../operator/src/controller/controller.ts';
 import { createLogger } from '../../operator/src/observability/logger.ts';
@@ -153,4 +159,60 @@ export function secretValue(
 ): string | undefined {
   const value = secret?.data?.[field];
   return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+}
+
+export async function listApiKeys(kc: KubeConfig, namespace: string): Promise<ApiKey[]> {
+  const list = (await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+  })) as { items: ApiKey[] };
+  return list.items;
+}
+
+/** Asks for a rotation the way a person does: a new value of the keyrotor.dev/rotate annotation. */
+export async function requestRotation(kc: KubeConfig, namespace: string, name: string, request: string) {
+  await kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
+    {
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+      name,
+      body: { metadata: { annotations: { [ANNOTATION_ROTATE]: request } } },
+    },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+/**
+ * Waits until the namespace holds exactly `count` ApiKeys, each Ready for its generation, and those
+ * named in `rotated` (all of them when omitted) have handled rotation `request`.
+ */
+export async function waitForAllReady(
+  kc: KubeConfig,
+  namespace: string,
+  { count, request, rotated }: { count: number; request?: string; rotated?: readonly string[] },
+): Promise<ApiKey[]> {
+  return waitFor(
+    async () => {
+      const all = await listApiKeys(kc, namespace);
+      const done = all.every((apiKey) => {
+        const ready = apiKey.status?.conditions?.find((condition) => condition.type === 'Ready');
+        const wanted = rotated === undefined || rotated.includes(apiKey.metadata.name) ? request : undefined;
+        return (
+          ready?.status === 'True' &&
+          apiKey.status?.observedGeneration === apiKey.metadata.generation &&
+          (wanted === undefined || apiKey.status?.lastRotateRequest === wanted)
+        );
+      });
+      return all.length === count && done ? all : undefined;
+    },
+    {
+      description: `${count} ApiKeys in ${namespace} Ready${request ? ` after rotation ${request}` : ''}`,
+      timeoutMs: 120_000,
+      intervalMs: 100,
+    },
+  );
 }
