@@ -1,4 +1,4 @@
-// Renders docs/reference.md, the ApiKey reference, from the CRD's schema: the two cannot drift, because
+// Renders docs/reference.md, the ApiKey and ApiKeyIssuer reference, from the CRDs' schemas: the two cannot drift, because
 // test/unit/reference.test.ts fails when the file differs from what this renders.
 // npm run docs:reference rewrites it.
 import { readFile, writeFile } from 'node:fs/promises';
@@ -48,19 +48,26 @@ function rows(schema: Schema, prefix: string, out: string[]): void {
   }
 }
 
-export async function renderReference(): Promise<string> {
-  const crd = load(await readFile(path.join(repoRoot, 'crds/keyrotor.dev_apikeys.yaml'), 'utf8')) as {
-    spec: { versions: { name: string; schema: { openAPIV3Schema: Schema } }[] };
+interface Crd {
+  spec: {
+    names: { kind: string; shortNames?: string[] };
+    versions: { name: string; schema: { openAPIV3Schema: Schema } }[];
   };
+}
+
+const CRD_FILES = ['crds/keyrotor.dev_apikeys.yaml', 'crds/keyrotor.dev_apikeyissuers.yaml'];
+
+async function renderKind(file: string): Promise<string[]> {
+  const crd = load(await readFile(path.join(repoRoot, file), 'utf8')) as Crd;
   const version = crd.spec.versions[0];
-  if (!version) throw new Error('the CRD has no version');
+  if (!version) throw new Error(`${file} has no version`);
+  const { kind, shortNames = [] } = crd.spec.names;
   const root = version.schema.openAPIV3Schema;
+  const short = shortNames.length > 0 ? `; short name \`${shortNames.join('`, `')}\`` : '';
   const out = [
-    '# ApiKey reference',
+    `## ${kind}`,
     '',
-    `<!-- Generated from crds/keyrotor.dev_apikeys.yaml by scripts/reference.ts (npm run docs:reference). Do not edit. -->`,
-    '',
-    `\`apiVersion: keyrotor.dev/${version.name}\`, \`kind: ApiKey\` (namespaced; short name \`ak\`). ${root.description ?? ''}`,
+    `\`apiVersion: keyrotor.dev/${version.name}\`, \`kind: ${kind}\` (namespaced${short}). ${root.description ?? ''}`,
     '',
     '| field | type | description |',
     '| --- | --- | --- |',
@@ -70,9 +77,22 @@ export async function renderReference(): Promise<string> {
     ...(root['x-kubernetes-validations'] ?? []),
     ...(root.properties?.spec?.['x-kubernetes-validations'] ?? []),
   ];
-  out.push('', '## Rules the API server enforces across fields', '');
-  for (const rule of rules) out.push(`- ${rule.message ?? rule.messageExpression ?? rule.rule}`);
-  return `${out.join('\n')}\n`;
+  if (rules.length > 0) {
+    out.push('', `### ${kind}: rules the API server enforces across fields`, '');
+    for (const rule of rules) out.push(`- ${rule.message ?? rule.messageExpression ?? rule.rule}`);
+  }
+  return out;
+}
+
+export async function renderReference(): Promise<string> {
+  const out = [
+    '# API reference',
+    '',
+    `<!-- Generated from ${CRD_FILES.join(' and ')} by scripts/reference.ts (npm run docs:reference). Do not edit. -->`,
+    '',
+  ];
+  for (const file of CRD_FILES) out.push(...(await renderKind(file)), '');
+  return `${out.join('\n').trimEnd()}\n`;
 }
 
 if (process.argv[1] === import.meta.filename) {

@@ -66,6 +66,7 @@ async function main(): Promise<number> {
     manageReaders: options.manageReaders,
     burst: options.burst,
     decideConfig: { generateKey, rotationJitterMs: options.rotationJitterMs },
+    verifierBatchMs: options.verifierBatchMs,
     ...(elector ? { writeBudgetMs: () => elector.writeBudgetMs() } : {}),
   });
 

@@ -24,7 +24,14 @@ import {
   failureStatus,
   tokenKubeConfig,
 } from '../support/kube.ts';
-import { createApiKey, readApiKey, waitForEvent, waitForReady } from '../support/operator.ts';
+import {
+  createApiKey,
+  createIssuer,
+  readApiKey,
+  waitForEvent,
+  waitForIssuer,
+  waitForReady,
+} from '../support/operator.ts';
 import { startOperatorProcess } from '../support/operator-process.ts';
 import { tool } from '../support/tools.ts';
 import { waitFor } from '../support/wait.ts';
@@ -252,10 +259,20 @@ describe('the Helm chart', () => {
         { description: 'the chart operator to hold its Lease' },
       );
       await createDeployment(kc, workloads, 'bot');
+      await createIssuer(kc, workloads, 'chart-api', { scopes: ['prices:*'] });
       await createApiKey(kc, workloads, 'via-chart', {
         rolloutRestartTargets: [{ kind: 'Deployment', name: 'bot' }],
+        issuerRef: { namespace: workloads, name: 'chart-api' },
       });
       const first = await waitForReady(kc, workloads, 'via-chart');
+      // The issuer's verifier Secret and status: written by the chart's ServiceAccount too.
+      await waitForIssuer(
+        kc,
+        workloads,
+        'chart-api',
+        (issuer) => issuer.status?.activeKeys === 1 && issuer.status.conditions?.[0]?.status === 'True',
+        'the verifier lists the key',
+      );
       await waitForEvent(kc, workloads, 'via-chart', 'Issued');
       await core.deleteNamespacedSecret({ namespace: workloads, name: 'via-chart' });
       const second = await waitForReady(kc, workloads, 'via-chart', { keyIdNot: first.status?.keyId ?? '' });
@@ -268,7 +285,15 @@ describe('the Helm chart', () => {
     const asOperator = tokenKubeConfig(kc, token).makeApiClient(CoreV1Api);
     expect((await failureStatus(asOperator.listNamespacedPod({ namespace: other }))).code).toBe(403);
     expect((await failureStatus(asOperator.listNamespacedConfigMap({ namespace: other }))).code).toBe(403);
-    expect((await failureStatus(asOperator.listNamespace())).code).toBe(403);
+    // Namespaces are read (issuers select consumers by their labels), never written.
+    expect((await asOperator.listNamespace()).items.length).toBeGreaterThan(0);
+    expect(
+      (
+        await failureStatus(
+          asOperator.patchNamespace({ name: other, body: { metadata: { labels: { a: 'b' } } } }),
+        )
+      ).code,
+    ).toBe(403);
     expect(
       (
         await failureStatus(

@@ -8,8 +8,8 @@ import {
   type KubeConfig,
 } from '@kubernetes/client-node';
 
-import { ANNOTATION_ROTATE, GROUP, PLURAL, VERSION } from '../../operator/src/api/names.ts';
-import type { ApiKey, ApiKeySpec } from '../../operator/src/api/types.ts';
+import { ANNOTATION_ROTATE, GROUP, ISSUER_PLURAL, PLURAL, VERSION } from '../../operator/src/api/names.ts';
+import type { ApiKey, ApiKeyIssuer, ApiKeyIssuerSpec, ApiKeySpec } from '../../operator/src/api/types.ts';
 import { Controller, type ControllerOptions } from '../../operator/src/controller/controller.ts';
 import { createLogger } from '../../operator/src/observability/logger.ts';
 import { statusCode } from './kube.ts';
@@ -214,5 +214,42 @@ export async function waitForAllReady(
       timeoutMs: 120_000,
       intervalMs: 100,
     },
+  );
+}
+
+export async function createIssuer(kc: KubeConfig, namespace: string, name: string, spec: ApiKeyIssuerSpec) {
+  return (await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: ISSUER_PLURAL,
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'ApiKeyIssuer', metadata: { name, namespace }, spec },
+  })) as ApiKeyIssuer;
+}
+
+export async function readIssuer(kc: KubeConfig, namespace: string, name: string): Promise<ApiKeyIssuer> {
+  return (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: ISSUER_PLURAL,
+    name,
+  })) as ApiKeyIssuer;
+}
+
+/** Waits until the issuer's status satisfies `accept` (e.g. a verifier revision, a count). */
+export async function waitForIssuer(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  accept: (issuer: ApiKeyIssuer) => boolean,
+  description: string,
+): Promise<ApiKeyIssuer> {
+  return waitFor(
+    async () => {
+      const issuer = await readIssuer(kc, namespace, name);
+      return accept(issuer) ? issuer : undefined;
+    },
+    { description: `ApiKeyIssuer ${namespace}/${name}: ${description}` },
   );
 }

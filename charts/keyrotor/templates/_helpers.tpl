@@ -28,14 +28,14 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{/* Exactly what the controller uses; each feature adds its own rules. */}}
 {{- define "keyrotor.rules" -}}
 - apiGroups: [keyrotor.dev]
-  resources: [apikeys]
+  resources: [apikeys, apikeyissuers]
   verbs: [get, list, watch]
 - apiGroups: [keyrotor.dev]
-  resources: [apikeys/status]
+  resources: [apikeys/status, apikeyissuers/status]
   verbs: [get, patch, update]
-# Owner references with blockOwnerDeletion on the Secrets it creates.
+# Owner references with blockOwnerDeletion on the Secrets it creates (keys; issuers' verifiers).
 - apiGroups: [keyrotor.dev]
-  resources: [apikeys/finalizers]
+  resources: [apikeys/finalizers, apikeyissuers/finalizers]
   verbs: [update]
 # Secrets are written with server-side apply (create and patch); delete only to change a Secret's type.
 - apiGroups: [""]

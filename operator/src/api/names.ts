@@ -5,6 +5,8 @@ export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'ApiKey';
 export const PLURAL = 'apikeys';
+export const ISSUER_KIND = 'ApiKeyIssuer';
+export const ISSUER_PLURAL = 'apikeyissuers';
 
 /** The field manager of every write, so managedFields tell who owns what. */
 export const FIELD_MANAGER = 'keyrotor';
@@ -16,6 +18,10 @@ export const SECRET_TYPE = 'keyrotor.dev/api-key';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'keyrotor';
 export const LABEL_API_KEY = 'keyrotor.dev/apikey';
+/** On a verifier Secret: the ApiKeyIssuer it belongs to. */
+export const LABEL_ISSUER = 'keyrotor.dev/apikeyissuer';
+/** The type of the Secrets that hold an issuer's verifier document (hashes only). */
+export const VERIFIER_SECRET_TYPE = 'keyrotor.dev/verifier';
 /** Selects the Secrets keyrotor caches: never every Secret in the cluster. */
 export const MANAGED_SECRET_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`;
 

@@ -29,6 +29,13 @@ export interface ApiKeySpec {
   revocationReason?: string;
   readers?: { serviceAccounts?: string[] };
   rolloutRestartTargets?: { kind: string; name: string }[];
+  issuerRef?: IssuerRef;
+}
+
+/** The ApiKeyIssuer of the API a key is for. */
+export interface IssuerRef {
+  namespace: string;
+  name: string;
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
@@ -90,4 +97,43 @@ export interface ApiKey {
   metadata: ObjectMeta;
   spec: ApiKeySpec;
   status?: ApiKeyStatus;
+}
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+/** The ApiKeyIssuer resource (crds/keyrotor.dev_apikeyissuers.yaml is the schema). */
+export interface ApiKeyIssuerSpec {
+  scopes?: string[];
+  environments?: Environment[];
+  maxExpiresAfter?: string;
+  requireSchedule?: boolean;
+  namespaceSelector?: LabelSelector;
+  verifierSecretName?: string;
+}
+
+export interface ApiKeyIssuerStatus {
+  conditions?: Condition[];
+  observedGeneration?: number;
+  verifierSecretName?: string;
+  verifierRevision?: number;
+  activeKeys?: number;
+  consumers?: number;
+  refusedKeys?: number;
+}
+
+export interface ApiKeyIssuer {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec: ApiKeyIssuerSpec;
+  status?: ApiKeyIssuerStatus;
 }

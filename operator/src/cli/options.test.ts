@@ -13,6 +13,7 @@ describe('operator options', () => {
       qps: 100,
       burst: 200,
       rotationJitterMs: 0,
+      verifierBatchMs: 1_000,
       serve: { host: '0.0.0.0', port: 8080 },
       manageReaders: true,
       leaderElection: undefined,
@@ -21,16 +22,29 @@ describe('operator options', () => {
   });
 
   it('reads flags before environment variables', () => {
-    const options = parseOptions(['--namespaces', 'a, b', '--concurrency', '8', '--rotation-jitter', '5m'], {
-      KEYROTOR_NAMESPACES: 'c',
-      KEYROTOR_CONCURRENCY: '2',
-      KEYROTOR_LOG_LEVEL: 'debug',
-    });
+    const options = parseOptions(
+      [
+        '--namespaces',
+        'a, b',
+        '--concurrency',
+        '8',
+        '--rotation-jitter',
+        '5m',
+        '--verifier-batch-interval',
+        '250ms',
+      ],
+      {
+        KEYROTOR_NAMESPACES: 'c',
+        KEYROTOR_CONCURRENCY: '2',
+        KEYROTOR_LOG_LEVEL: 'debug',
+      },
+    );
     expect(options).toMatchObject({
       namespaces: ['a', 'b'],
       concurrency: 8,
       logLevel: 'debug',
       rotationJitterMs: 300_000,
+      verifierBatchMs: 250,
     });
   });
 
@@ -41,6 +55,8 @@ describe('operator options', () => {
     [['--namespaces', 'Bad_NS'], '--namespaces: "Bad_NS" is not a namespace name'],
     [['--kube-api-qps=0'], '--kube-api-qps: "0" must be a number from 1'],
     [['--rotation-jitter', 'soon'], '--rotation-jitter: "soon" is not a duration'],
+    [['--verifier-batch-interval', '5ms'], '--verifier-batch-interval: "5ms" must be from 100ms to 1m'],
+    [['--verifier-batch-interval', '2m'], '--verifier-batch-interval: "2m" must be from 100ms to 1m'],
     [['--frobnicate'], "Unknown option '--frobnicate'"],
     [['--bind-address', '8080'], '--bind-address: "8080" must be host:port'],
   ])('refuses %j with a clear message', (argv, message) => {

@@ -20,6 +20,8 @@ export interface OperatorOptions {
   readonly qps: number;
   readonly burst: number;
   readonly rotationJitterMs: number;
+  /** New and rotated keys reach issuers' verifier Secrets in batches this far apart. */
+  readonly verifierBatchMs: number;
   /** host:port of /healthz, /readyz and /metrics; undefined when turned off. */
   readonly serve: { readonly host: string; readonly port: number } | undefined;
   /** Keep reader RBAC per ApiKey and the readers ConfigMap per namespace (spec.readers). */
@@ -44,6 +46,9 @@ Options (each also from the environment variable in brackets):
   --bind-address <a:p>    serve /healthz, /readyz and /metrics here; 0 turns it off; default 0.0.0.0:8080 [KEYROTOR_BIND_ADDRESS]
   --no-manage-readers     do not keep RBAC and the mount policy's ConfigMap for spec.readers [KEYROTOR_MANAGE_READERS=false]
   --rotation-jitter <d>   spread rotations due at one instant over this window, e.g. 5m; default 0s [KEYROTOR_ROTATION_JITTER]
+  --verifier-batch-interval <d>
+                          new and rotated keys reach an issuer's verifier Secret in one write per
+                          interval (removals are immediate); 100ms to 1m, default 1s [KEYROTOR_VERIFIER_BATCH_INTERVAL]
   --leader-elect          run as one of several replicas: only the holder of a Lease writes [KEYROTOR_LEADER_ELECT=true]
   --leader-election-namespace <ns>
                           namespace of the Lease; default the Pod's own namespace [POD_NAMESPACE]
@@ -92,6 +97,7 @@ const FLAGS = {
   'kube-api-qps': { type: 'string' },
   'kube-api-burst': { type: 'string' },
   'rotation-jitter': { type: 'string' },
+  'verifier-batch-interval': { type: 'string' },
   'bind-address': { type: 'string' },
   'manage-readers': { type: 'boolean' },
   'leader-elect': { type: 'boolean' },
@@ -139,7 +145,7 @@ function durationOf(flag: string, text: string): number {
   return ms;
 }
 
-/** Lease timings also take milliseconds (500ms), as tests and fast failover need them. */
+/** Lease timings and the verifier batch interval also take milliseconds (500ms). */
 function leaseTimingOf(flag: string, text: string): number {
   const ms = /^(\d{1,6})ms$/.exec(text);
   return ms ? Number(ms[1]) : durationOf(flag, text);
@@ -209,6 +215,10 @@ export function parseOptions(
   }
   const jitterText = pick('rotation-jitter', 'KEYROTOR_ROTATION_JITTER', '0s');
   const rotationJitterMs = jitterText === '0' ? 0 : durationOf('rotation-jitter', jitterText);
+  const batchText = pick('verifier-batch-interval', 'KEYROTOR_VERIFIER_BATCH_INTERVAL', '1s');
+  const verifierBatchMs = leaseTimingOf('verifier-batch-interval', batchText);
+  if (verifierBatchMs < 100 || verifierBatchMs > 60_000)
+    throw new OptionsError(`--verifier-batch-interval: "${batchText}" must be from 100ms to 1m`);
 
   return {
     kubeconfig: values.kubeconfig ?? env.KUBECONFIG ?? file.kubeconfig,
@@ -219,6 +229,7 @@ export function parseOptions(
     qps: numberIn('kube-api-qps', pick('kube-api-qps', 'KEYROTOR_KUBE_API_QPS', '100'), 1, 10_000),
     burst: numberIn('kube-api-burst', pick('kube-api-burst', 'KEYROTOR_KUBE_API_BURST', '200'), 1, 100_000),
     rotationJitterMs,
+    verifierBatchMs,
     serve: bindAddress(pick('bind-address', 'KEYROTOR_BIND_ADDRESS', '0.0.0.0:8080')),
     manageReaders: bool('manage-readers', 'KEYROTOR_MANAGE_READERS', true),
     leaderElection: bool('leader-elect', 'KEYROTOR_LEADER_ELECT', false)

@@ -4,13 +4,32 @@ import {
   RbacAuthorizationV1Api,
   type KubeConfig,
   type KubernetesListObject,
+  type V1Namespace,
   type V1Role,
   type V1RoleBinding,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
-import { GROUP, LABEL_API_KEY, MANAGED_SECRET_SELECTOR, PLURAL, VERSION } from '../api/names.ts';
-import type { ApiKey } from '../api/types.ts';
+import {
+  GROUP,
+  ISSUER_KIND,
+  ISSUER_PLURAL,
+  LABEL_API_KEY,
+  LABEL_ISSUER,
+  MANAGED_SECRET_SELECTOR,
+  PLURAL,
+  VERSION,
+} from '../api/names.ts';
+import type { ApiKey, ApiKeyIssuer } from '../api/types.ts';
+import {
+  entriesFor,
+  listedByConsumer,
+  planVerifier,
+  readVerifierDocument,
+  referencesIssuer,
+  verifierSecretNameOf,
+  verifierWriteFailed,
+} from '../issuer/verifier-plan.ts';
 import { generateKey } from '../keys/format.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { NOT_LEADER, makeClient, type ClientOptions } from '../kube/client.ts';
@@ -19,9 +38,15 @@ import { ResilientInformer } from '../kube/informer.ts';
 import { TokenBucket } from '../kube/rate-limiter.ts';
 import { WorkloadRestarter } from '../kube/restarter.ts';
 import { KubeWriter } from '../kube/writes.ts';
-import { writeAudit } from '../observability/audit.ts';
+import { writeAudit, writeVerifierAudit } from '../observability/audit.ts';
 import { OperatorMetrics } from '../observability/metrics.ts';
-import { decide, recordFailure, type DecideConfig, type Plan } from '../reconcile/decide.ts';
+import {
+  decide,
+  recordFailure,
+  type DecideConfig,
+  type Plan,
+  type PlannedEvent,
+} from '../reconcile/decide.ts';
 import type { SecretLike } from '../reconcile/secret.ts';
 import {
   READERS_CONFIGMAP,
@@ -31,6 +56,8 @@ import {
   readerRbacName,
 } from '../reconcile/readers.ts';
 import { secretNameOf } from '../reconcile/spec.ts';
+import { stableJson } from '../reconcile/stable-json.ts';
+import type { VerifierEntry } from '../verify/document.ts';
 import { RecentWrites } from './recent-writes.ts';
 import { WorkQueue } from './queue.ts';
 
@@ -74,6 +101,12 @@ export interface ControllerOptions {
   readonly writeBudgetMs?: () => number;
   /** A watch silent for this long is relisted (ResilientInformer's staleness watchdog). */
   readonly staleAfterMs?: number;
+  /**
+   * New and rotated keys reach an issuer's verifier Secret at most this long after they are written,
+   * so a rotation storm makes one verifier write per interval, not one per key. Keys that stop being
+   * valid (revoked, deleted, refused) are removed at once. Default 1 s.
+   */
+  readonly verifierBatchMs?: number;
 }
 
 /** controller-runtime's defaults are 20/30. keyrotor makes 4 requests per new key and 3 per rotation:
@@ -87,6 +120,15 @@ const MAX_REQUEUE_MS = 12 * 3_600_000;
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
 /** Queue keys of namespaces whose readers ConfigMap needs a look (ApiKey keys are "namespace/name"). */
 const READERS_KEY_PREFIX = '#readers/';
+/** Queue keys of ApiKeyIssuers whose verifier needs a look: "#issuer/namespace/name". */
+const ISSUER_KEY_PREFIX = '#issuer/';
+const DEFAULT_VERIFIER_BATCH_MS = 1_000;
+
+/** An issuer's verifier document as last seen, by consumer: so an ApiKey's reconcile can tell what it lists. */
+interface ListedKeys {
+  readonly resourceVersion: string | undefined;
+  readonly byConsumer: ReadonlyMap<string, readonly VerifierEntry[]>;
+}
 
 /**
  * The imperative shell around decide(): informers feed keys into the work queue; each reconcile
@@ -102,7 +144,17 @@ export class Controller {
   readonly #secrets: ResilientInformer<SecretObject & { metadata?: { name?: string } }>[] = [];
   readonly #roles: ResilientInformer<RbacObject>[] = [];
   readonly #bindings: ResilientInformer<RbacObject>[] = [];
+  readonly #issuers: ResilientInformer<ApiKeyIssuer>[] = [];
+  #namespaces: ResilientInformer<V1Namespace> | undefined;
   readonly #writtenApiKeys = new RecentWrites<ApiKey>();
+  readonly #writtenIssuers = new RecentWrites<ApiKeyIssuer>();
+  /** The issuer each ApiKey referenced when last reconciled: to update its verifier once it no longer does. */
+  readonly #issuerOf = new Map<string, string>();
+  /** One verifier reconcile per issuer at a time, whether from the queue or from an ApiKey's reconcile. */
+  readonly #issuerLocks = new Map<string, Promise<unknown>>();
+  readonly #listed = new Map<string, ListedKeys>();
+  /** The spec generation of each issuer last acted on. */
+  readonly #issuerGenerations = new Map<string, number | undefined>();
   readonly #writtenSecrets = new RecentWrites<SecretObject>();
   readonly #queue: WorkQueue;
   readonly #now: () => Date;
@@ -224,6 +276,39 @@ export class Controller {
                 }),
           onChange: (secret) => {
             this.#enqueueOwner(secret);
+            // A verifier Secret: repaired if someone else changed it. Batched, as its own writes come
+            // back here too and an immediate look would write each new key as it arrives.
+            const issuer = secret.metadata?.labels?.[LABEL_ISSUER];
+            if (issuer !== undefined && secret.metadata?.namespace)
+              this.#queue.addAfter(
+                ISSUER_KEY_PREFIX + keyOf(secret.metadata.namespace, issuer),
+                this.#batchMs,
+              );
+          },
+        }),
+      );
+      this.#issuers.push(
+        new ResilientInformer<ApiKeyIssuer>({
+          name: `apikeyissuers${namespace ? ` in ${namespace}` : ''}`,
+          kc,
+          logger,
+          ...watchOptions,
+          path: `/apis/${GROUP}/${VERSION}${where}/${ISSUER_PLURAL}`,
+          list: async () =>
+            (namespace === undefined
+              ? await custom.listClusterCustomObject({
+                  group: GROUP,
+                  version: VERSION,
+                  plural: ISSUER_PLURAL,
+                })
+              : await custom.listNamespacedCustomObject({
+                  group: GROUP,
+                  version: VERSION,
+                  namespace,
+                  plural: ISSUER_PLURAL,
+                })) as KubernetesListObject<ApiKeyIssuer>,
+          onChange: (issuer) => {
+            this.#onIssuerChange(issuer);
           },
         }),
       );
@@ -256,6 +341,51 @@ export class Controller {
       this.#roles.push(rbacInformer('roles'));
       this.#bindings.push(rbacInformer('rolebindings'));
     }
+    // Issuers select consumer namespaces by label, so their labels are watched: cluster-wide, since
+    // an issuer may admit namespaces keyrotor does not otherwise watch.
+    this.#namespaces = new ResilientInformer<V1Namespace>({
+      name: 'namespaces',
+      kc,
+      logger,
+      ...watchOptions,
+      path: '/api/v1/namespaces',
+      list: () => core.listNamespace(),
+      onChange: (namespace) => {
+        for (const apiKey of this.#apiKeysIn(namespace.metadata?.name ?? '')) {
+          if (apiKey.spec.issuerRef !== undefined)
+            this.#queue.add(keyOf(apiKey.metadata.namespace, apiKey.metadata.name));
+        }
+      },
+    });
+  }
+
+  /** An issuer's spec changed, or it was deleted: its verifier, and every key that references it, are looked at again. */
+  #onIssuerChange(issuer: ApiKeyIssuer): void {
+    const { namespace, name } = issuer.metadata;
+    const cached = this.#informerFor(this.#issuers, namespace)?.get(namespace, name);
+    // Its own status writes come back as changes too; acting on them would undo the batching.
+    if (
+      cached !== undefined &&
+      this.#issuerGenerations.get(keyOf(namespace, name)) === cached.metadata.generation
+    )
+      return;
+    if (cached === undefined) this.#issuerGenerations.delete(keyOf(namespace, name));
+    else this.#issuerGenerations.set(keyOf(namespace, name), cached.metadata.generation);
+    this.#queue.add(ISSUER_KEY_PREFIX + keyOf(namespace, name));
+    for (const informer of this.#apiKeys) {
+      for (const apiKey of informer.list()) {
+        if (referencesIssuer(apiKey, issuer))
+          this.#queue.add(keyOf(apiKey.metadata.namespace, apiKey.metadata.name));
+      }
+    }
+  }
+
+  get #batchMs(): number {
+    return this.#options.verifierBatchMs ?? DEFAULT_VERIFIER_BATCH_MS;
+  }
+
+  #apiKeysIn(namespace: string): readonly ApiKey[] {
+    return this.#informerFor(this.#apiKeys, namespace)?.list(namespace) ?? [];
   }
 
   /** An object keyrotor labelled as an ApiKey's: look at that ApiKey. */
@@ -266,7 +396,14 @@ export class Controller {
   }
 
   #informers(): InformerLifecycle[] {
-    return [...this.#apiKeys, ...this.#secrets, ...this.#roles, ...this.#bindings];
+    return [
+      ...this.#apiKeys,
+      ...this.#secrets,
+      ...this.#roles,
+      ...this.#bindings,
+      ...this.#issuers,
+      ...(this.#namespaces ? [this.#namespaces] : []),
+    ];
   }
 
   /**
@@ -345,6 +482,11 @@ export class Controller {
   }
 
   #resyncAll(): void {
+    for (const informer of this.#issuers) {
+      for (const issuer of informer.list()) {
+        this.#queue.add(ISSUER_KEY_PREFIX + keyOf(issuer.metadata.namespace, issuer.metadata.name));
+      }
+    }
     for (const informer of this.#apiKeys) {
       for (const apiKey of informer.list()) {
         this.#queue.add(keyOf(apiKey.metadata.namespace, apiKey.metadata.name));
@@ -362,6 +504,15 @@ export class Controller {
   #cachedApiKey(namespace: string, name: string): ApiKey | undefined {
     const cached = this.#informerFor(this.#apiKeys, namespace)?.get(namespace, name);
     return this.#writtenApiKeys.read(keyOf(namespace, name), cached);
+  }
+
+  #cachedIssuer(namespace: string, name: string): ApiKeyIssuer | undefined {
+    const cached = this.#informerFor(this.#issuers, namespace)?.get(namespace, name);
+    return this.#writtenIssuers.read(keyOf(namespace, name), cached);
+  }
+
+  #namespaceLabels(namespace: string): Readonly<Record<string, string>> {
+    return this.#namespaces?.get('', namespace)?.metadata?.labels ?? {};
   }
 
   #cachedSecret(namespace: string, name: string): SecretObject | undefined {
@@ -416,24 +567,172 @@ export class Controller {
       await this.#reconcileReadersConfigMap(key.slice(READERS_KEY_PREFIX.length));
       return {};
     }
+    if (key.startsWith(ISSUER_KEY_PREFIX)) return this.#syncVerifier(key.slice(ISSUER_KEY_PREFIX.length));
     const [namespace = '', name = ''] = key.split('/');
     const apiKey = this.#cachedApiKey(namespace, name);
     if (apiKey === undefined) {
       this.#queue.forget(key);
+      await this.#followIssuer(key, undefined);
       return {};
     }
     const secretName = secretNameOf(apiKey);
     // Secrets keyrotor does not label are not cached: ask the API server before creating one.
     const secret =
       this.#cachedSecret(namespace, secretName) ?? (await this.#writer.readSecret(namespace, secretName));
-    const plan = decide({ apiKey, secret, now: this.#now(), config: this.#decideConfig });
+    const ref = apiKey.spec.issuerRef;
+    const issuer =
+      ref === undefined
+        ? {}
+        : {
+            issuer: {
+              issuer: this.#cachedIssuer(ref.namespace, ref.name),
+              namespaceLabels: this.#namespaceLabels(namespace),
+            },
+          };
+    const plan = decide({ apiKey, secret, now: this.#now(), config: this.#decideConfig, ...issuer });
+    // A key that must stop working leaves the verifier before its status says so.
+    await this.#followIssuer(key, apiKey, { removalsOnly: true });
     const applied = await this.#apply(apiKey, plan);
     if (this.#options.manageReaders !== false && apiKey.metadata.deletionTimestamp === undefined) {
       await this.#reconcileReaderRbac(apiKey);
     }
+    await this.#followIssuer(key, this.#cachedApiKey(namespace, name), {
+      statusChanged: applied.statusChanged,
+    });
     const requeueAfterMs =
       applied.requeueAfterMs === undefined ? undefined : Math.min(applied.requeueAfterMs, MAX_REQUEUE_MS);
     return requeueAfterMs === undefined ? {} : { requeueAfterMs };
+  }
+
+  /**
+   * Brings the verifier of the ApiKey's issuer (and of the one it left, if it changed issuerRef) in
+   * line with its key. A key that must stop working (revoked, deleted, refused, moved) leaves the
+   * verifier in this reconcile; new and rotated keys are batched (verifierBatchMs).
+   */
+  async #followIssuer(
+    key: string,
+    apiKey: ApiKey | undefined,
+    { removalsOnly = false, statusChanged = false } = {},
+  ): Promise<void> {
+    const ref = apiKey?.spec.issuerRef;
+    const issuerKey = ref === undefined ? undefined : keyOf(ref.namespace, ref.name);
+    const before = this.#issuerOf.get(key);
+    if (issuerKey === undefined) this.#issuerOf.delete(key);
+    else this.#issuerOf.set(key, issuerKey);
+    if (before !== undefined && before !== issuerKey) await this.#syncVerifier(before);
+    if (apiKey === undefined || ref === undefined || issuerKey === undefined) return;
+    const issuer = this.#cachedIssuer(ref.namespace, ref.name);
+    if (issuer === undefined) return;
+    const { namespace } = apiKey.metadata;
+    const listed = this.#listedKeys(issuer).get(key) ?? [];
+    const wanted = entriesFor(
+      { apiKey, secret: this.#cachedSecret(namespace, secretNameOf(apiKey)) },
+      issuer,
+      this.#namespaceLabels(namespace),
+      listed,
+      this.#now(),
+    );
+    if (wanted.standing !== 'permitted' && listed.length > 0) {
+      await this.#syncVerifier(issuerKey);
+    } else if (!removalsOnly) {
+      const sorted = [...wanted.entries].sort((a, b) => a.keyId.localeCompare(b.keyId));
+      // A changed status may be a key newly refused or permitted: the issuer's counts follow, batched.
+      if (statusChanged || stableJson(sorted) !== stableJson(listed)) {
+        this.#queue.addAfter(ISSUER_KEY_PREFIX + issuerKey, this.#batchMs);
+      }
+    }
+  }
+
+  /** What the issuer's verifier Secret lists, by consumer ApiKey; parsed once per Secret version. */
+  #listedKeys(issuer: ApiKeyIssuer): ReadonlyMap<string, readonly VerifierEntry[]> {
+    const { namespace, name } = issuer.metadata;
+    const secret = this.#cachedSecret(namespace, verifierSecretNameOf(issuer));
+    const resourceVersion = secret?.metadata?.resourceVersion;
+    const known = this.#listed.get(keyOf(namespace, name));
+    if (known !== undefined && known.resourceVersion === resourceVersion) return known.byConsumer;
+    const byConsumer = listedByConsumer(readVerifierDocument(secret));
+    this.#listed.set(keyOf(namespace, name), { resourceVersion, byConsumer });
+    return byConsumer;
+  }
+
+  /** Runs `work` after any other work on the same key has finished (the queue does not see these calls). */
+  async #serialized<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#issuerLocks.get(key) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const settled = run.catch(() => undefined);
+    this.#issuerLocks.set(key, settled);
+    void settled.then(() => {
+      if (this.#issuerLocks.get(key) === settled) this.#issuerLocks.delete(key);
+    });
+    return run;
+  }
+
+  async #syncVerifier(issuerKey: string): Promise<{ requeueAfterMs?: number }> {
+    return this.#serialized(issuerKey, () => this.#reconcileVerifier(issuerKey));
+  }
+
+  /** The issuer's verifier Secret and status, from every ApiKey that references it. */
+  async #reconcileVerifier(issuerKey: string): Promise<{ requeueAfterMs?: number }> {
+    const [namespace = '', name = ''] = issuerKey.split('/');
+    const issuer = this.#cachedIssuer(namespace, name);
+    // Deleted: the garbage collector removes its verifier Secret with it.
+    if (issuer === undefined) return {};
+    const secretName = verifierSecretNameOf(issuer);
+    const verifierSecret =
+      this.#cachedSecret(namespace, secretName) ?? (await this.#writer.readSecret(namespace, secretName));
+    const consumers = this.#apiKeys
+      .flatMap((informer) => informer.list())
+      .filter((apiKey) => referencesIssuer(apiKey, issuer))
+      .map((cached) => {
+        const apiKey = this.#cachedApiKey(cached.metadata.namespace, cached.metadata.name) ?? cached;
+        return { apiKey, secret: this.#cachedSecret(apiKey.metadata.namespace, secretNameOf(apiKey)) };
+      });
+    const plan = planVerifier({
+      issuer,
+      consumers,
+      namespaceLabels: (consumerNamespace) => this.#namespaceLabels(consumerNamespace),
+      verifierSecret,
+      now: this.#now(),
+    });
+    if (plan.write !== undefined) {
+      const secretKey = keyOf(namespace, secretName);
+      try {
+        this.#writtenSecrets.record(secretKey, await this.#writer.applySecret(plan.write));
+        this.metrics.verifierWrites.inc();
+      } catch (error) {
+        if (isConflict(error)) {
+          this.#writtenSecrets.drop(secretKey);
+          throw error;
+        }
+        if (error instanceof KubeError && error.reason === NOT_LEADER) throw error;
+        const failed = verifierWriteFailed(issuer, this.#now(), (error as Error).message);
+        await this.#recordIssuer(issuer, failed.status, true, failed.events);
+        throw error;
+      }
+      if (plan.change !== undefined) {
+        writeVerifierAudit(this.#logger, { namespace, issuer: name, secret: secretName, ...plan.change });
+      }
+    }
+    await this.#recordIssuer(issuer, plan.status, plan.statusChanged, plan.events);
+    return plan.requeueAfterMs === undefined
+      ? {}
+      : { requeueAfterMs: Math.min(plan.requeueAfterMs, MAX_REQUEUE_MS) };
+  }
+
+  async #recordIssuer(
+    issuer: ApiKeyIssuer,
+    status: ApiKeyIssuer['status'] & object,
+    changed: boolean,
+    events: readonly PlannedEvent[],
+  ): Promise<void> {
+    const { namespace, name } = issuer.metadata;
+    if (changed) {
+      this.#writtenIssuers.record(
+        keyOf(namespace, name),
+        await this.#writer.applyIssuerStatus(issuer, status),
+      );
+    }
+    for (const event of events) this.#events.record(issuer, event, ISSUER_KIND);
   }
 
   async #apply(apiKey: ApiKey, plan: Plan): Promise<Plan> {

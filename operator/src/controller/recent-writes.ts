@@ -4,6 +4,20 @@ interface Written<T> {
   readonly at: number;
 }
 
+const DECIMAL = /^[0-9]{1,15}$/;
+
+/**
+ * Has the cache reached the written version? resourceVersions are opaque by contract, but etcd's are
+ * increasing integers: a cache already past the write (a later change by someone else, delivered
+ * before anyone read this one) is fresher than the write and must win, or that change would be
+ * hidden until the entry expires. Versions that are not plain integers are only compared for equality.
+ */
+function atOrAfter(cached: string | undefined, written: string): boolean {
+  if (cached === undefined) return false;
+  if (DECIMAL.test(cached) && DECIMAL.test(written)) return Number(cached) >= Number(written);
+  return cached === written;
+}
+
 interface Versioned {
   metadata?: { resourceVersion?: string } | undefined;
 }
@@ -39,7 +53,7 @@ export class RecentWrites<T extends Versioned> {
   read(key: string, cached: T | undefined): T | undefined {
     const written = this.#written.get(key);
     if (written === undefined) return cached;
-    const caughtUp = cached?.metadata?.resourceVersion === written.resourceVersion;
+    const caughtUp = atOrAfter(cached?.metadata?.resourceVersion, written.resourceVersion);
     if (caughtUp || this.#now() - written.at > this.#ttlMs) {
       this.#written.delete(key);
       return cached;

@@ -40,8 +40,9 @@ export class EventRecorder {
     this.#now = options.now ?? (() => new Date());
   }
 
-  record(apiKey: ApiKey, event: PlannedEvent): void {
-    const { name, namespace, uid } = apiKey.metadata;
+  /** Records an event regarding an ApiKey, or an object of another keyrotor.dev `kind`. */
+  record(object: Pick<ApiKey, 'metadata'>, event: PlannedEvent, kind: string = KIND): void {
+    const { name, namespace, uid } = object.metadata;
     const now = this.#now();
     const note = scrubKeys(event.note).slice(0, MAX_NOTE);
     const dedupKey = `${uid}\n${event.reason}\n${note}`;
@@ -60,14 +61,14 @@ export class EventRecorder {
       note,
       regarding: {
         apiVersion: API_VERSION,
-        kind: KIND,
+        kind,
         name,
         namespace,
         uid,
-        ...(apiKey.metadata.resourceVersion ? { resourceVersion: apiKey.metadata.resourceVersion } : {}),
+        ...(object.metadata.resourceVersion ? { resourceVersion: object.metadata.resourceVersion } : {}),
       },
     };
-    const sent = this.#send(namespace, body, `create Event for ApiKey ${namespace}/${name}`)
+    const sent = this.#send(namespace, body, `create Event for ${kind} ${namespace}/${name}`)
       .catch((failure: unknown) => {
         this.#logger.warn({ err: failure, reason: event.reason }, 'could not record an event');
       })

@@ -145,8 +145,9 @@ export class ResilientInformer<T extends KubernetesObject> {
     return this.#informer.get(name, namespace);
   }
 
-  list(): readonly T[] {
-    return this.#informer.list();
+  /** Every cached object, or those of one namespace. */
+  list(namespace?: string): readonly T[] {
+    return this.#informer.list(namespace);
   }
 
   #startWatchdog(): void {

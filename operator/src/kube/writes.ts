@@ -11,13 +11,15 @@ import {
   API_VERSION,
   FIELD_MANAGER,
   GROUP,
+  ISSUER_KIND,
+  ISSUER_PLURAL,
   KIND,
   LABEL_MANAGED_BY,
   MANAGED_BY_VALUE,
   PLURAL,
   VERSION,
 } from '../api/names.ts';
-import type { ApiKey, ApiKeyStatus } from '../api/types.ts';
+import type { ApiKey, ApiKeyIssuer, ApiKeyIssuerStatus, ApiKeyStatus } from '../api/types.ts';
 import type { ReaderRbac } from '../reconcile/readers.ts';
 import type { SecretLike, SecretManifest } from '../reconcile/secret.ts';
 import { makeClient, type ClientOptions } from './client.ts';
@@ -134,22 +136,35 @@ export class KubeWriter {
 
   /** Server-side apply of the whole status: fields keyrotor stops setting are removed. */
   async applyStatus(apiKey: ApiKey, status: ApiKeyStatus): Promise<ApiKey> {
-    const { name, namespace } = apiKey.metadata;
-    return call(`apply status of ApiKey ${namespace}/${name}`, async () => {
+    return this.#applyStatus(apiKey, KIND, PLURAL, status);
+  }
+
+  async applyIssuerStatus(issuer: ApiKeyIssuer, status: ApiKeyIssuerStatus): Promise<ApiKeyIssuer> {
+    return this.#applyStatus(issuer, ISSUER_KIND, ISSUER_PLURAL, status);
+  }
+
+  async #applyStatus<T extends Pick<ApiKey, 'metadata'>>(
+    object: T,
+    kind: string,
+    plural: string,
+    status: unknown,
+  ): Promise<T> {
+    const { name, namespace } = object.metadata;
+    return call(`apply status of ${kind} ${namespace}/${name}`, async () => {
       const result: unknown = await this.#custom.patchNamespacedCustomObjectStatus(
         {
           group: GROUP,
           version: VERSION,
           namespace,
-          plural: PLURAL,
+          plural,
           name,
-          body: { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, status },
+          body: { apiVersion: API_VERSION, kind, metadata: { name, namespace }, status },
           fieldManager: FIELD_MANAGER,
           force: true,
         },
         serverSideApply(),
       );
-      return result as ApiKey;
+      return result as T;
     });
   }
 }

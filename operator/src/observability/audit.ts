@@ -15,7 +15,8 @@ export type AuditAction =
   | 'rejected-secret'
   | 'revoked'
   | 'retired'
-  | 'restarted';
+  | 'restarted'
+  | 'not-permitted';
 
 export interface AuditEntry {
   readonly action: AuditAction;
@@ -36,4 +37,22 @@ export interface AuditEntry {
  */
 export function writeAudit(logger: Logger, entry: AuditEntry): void {
   logger.info({ audit: true, ...entry }, `audit: ${entry.action} ${entry.namespace}/${entry.apiKey}`);
+}
+
+export interface VerifierAuditEntry {
+  readonly namespace: string;
+  readonly issuer: string;
+  readonly secret: string;
+  readonly revision: number;
+  /** Key ids (never keys) the write added and removed. */
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+}
+
+/** One audit line per verifier write: which key ids an API starts and stops accepting. */
+export function writeVerifierAudit(logger: Logger, entry: VerifierAuditEntry): void {
+  logger.info(
+    { audit: true, action: 'verifier-updated', ...entry },
+    `audit: verifier-updated ${entry.namespace}/${entry.issuer} revision ${entry.revision}`,
+  );
 }

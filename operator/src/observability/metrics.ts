@@ -23,6 +23,7 @@ export class OperatorMetrics {
   readonly queueRetries: Counter;
   readonly informerTransitions: Counter<'kind'>;
   readonly secretWriteFailures: Counter;
+  readonly verifierWrites: Counter;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -77,6 +78,11 @@ export class OperatorMetrics {
     this.secretWriteFailures = new Counter({
       name: 'keyrotor_secret_write_failures_total',
       help: 'Secret writes the API server refused or failed (conflicts excluded).',
+      registers,
+    });
+    this.verifierWrites = new Counter({
+      name: 'keyrotor_verifier_writes_total',
+      help: "Writes of issuers' verifier Secrets (batched: one per interval however many keys changed).",
       registers,
     });
     new Gauge({

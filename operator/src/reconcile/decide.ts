@@ -1,11 +1,13 @@
 import { ANNOTATION_ADOPT, ANNOTATION_ROTATE } from '../api/names.ts';
-import type { ApiKey, ApiKeyStatus, HistoryEntry, RetireReason } from '../api/types.ts';
+import type { ApiKey, ApiKeyIssuer, ApiKeyStatus, HistoryEntry, RetireReason } from '../api/types.ts';
+import { admit } from '../issuer/admission.ts';
 import { keyId, parseKey, type KeyOptions } from '../keys/format.ts';
 import type { AuditAction } from '../observability/audit.ts';
 import { READY, findCondition, setCondition } from './conditions.ts';
 import { dueTimes } from './due.ts';
 import { withHistory } from './history.ts';
 import { Reason } from './reasons.ts';
+import { stableJson } from './stable-json.ts';
 import {
   desiredSecret,
   isControlledBy,
@@ -41,6 +43,13 @@ export interface DecideInput {
   readonly secret: SecretLike | undefined;
   readonly now: Date;
   readonly config: DecideConfig;
+  /** For a key with spec.issuerRef: the issuer as last observed and its namespace's labels. */
+  readonly issuer?: IssuerContext;
+}
+
+export interface IssuerContext {
+  readonly issuer: ApiKeyIssuer | undefined;
+  readonly namespaceLabels: Readonly<Record<string, string>>;
 }
 
 export interface PlannedEvent {
@@ -78,14 +87,6 @@ export interface Plan {
   readonly replaced: RetireReason | undefined;
   /** Workloads to restart once the Secret write succeeded. */
   readonly restart: readonly RestartTarget[];
-}
-
-function stableJson(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    inner !== null && typeof inner === 'object' && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => a.localeCompare(b)))
-      : inner,
-  );
 }
 
 const at = (time: Date) => time.toISOString();
@@ -659,6 +660,21 @@ function chooseKey(
   return chooseForExisting(input, spec, contents);
 }
 
+/** Ready=False when the key's issuer does not exist or does not permit it; undefined when it may be issued. */
+function issuerRefusal(input: DecideInput, spec: ResolvedSpec): Plan | undefined {
+  const { apiKey } = input;
+  // A revocation needs no one's permission: it must work even when the issuer is gone or refuses.
+  if (spec.revoked || apiKey.spec.issuerRef === undefined) return undefined;
+  const context = input.issuer ?? { issuer: undefined, namespaceLabels: {} };
+  const admission = admit(apiKey, spec, context.issuer, context.namespaceLabels);
+  if (admission.permitted) return undefined;
+  const keyId = apiKey.status?.keyId;
+  const kept = keyId
+    ? `; key ${keyId} stays in the Secret, but the issuer's verifier no longer lists it`
+    : '';
+  return refuse(input, admission.reason, `${admission.message}${kept}`, 'not-permitted', undefined);
+}
+
 /**
  * The whole decision for one ApiKey: what its Secret and status should hold, which events and audit
  * lines record the step, and when to look again. Pure: same input, same plan (given the key source).
@@ -681,6 +697,8 @@ export function decide(input: DecideInput): Plan {
     );
   }
   const spec = resolved.spec;
+  const notPermitted = issuerRefusal(input, spec);
+  if (notPermitted !== undefined) return notPermitted;
   const ownership = ownershipOf(secret, apiKey);
   if (ownership === 'foreign') {
     const message =

@@ -11,7 +11,11 @@ export interface ControllerReference {
   blockOwnerDeletion: true;
 }
 
-export function controllerReference(apiKey: ApiKey): ControllerReference {
-  const { name, uid } = apiKey.metadata;
-  return { apiVersion: API_VERSION, kind: KIND, name, uid, controller: true, blockOwnerDeletion: true };
+/** A reference to `owner`, an ApiKey unless `kind` says otherwise (both are keyrotor.dev kinds). */
+export function controllerReference(
+  owner: Pick<ApiKey, 'metadata'>,
+  kind: string = KIND,
+): ControllerReference {
+  const { name, uid } = owner.metadata;
+  return { apiVersion: API_VERSION, kind, name, uid, controller: true, blockOwnerDeletion: true };
 }

@@ -20,6 +20,18 @@ export const Reason = {
   ExpiringSoon: 'ExpiringSoon',
   WorkloadRestarted: 'WorkloadRestarted',
   WorkloadNotFound: 'WorkloadNotFound',
+  /** Ready=False: the ApiKeyIssuer named by issuerRef refuses the key (a rule of it is broken). */
+  NotPermitted: 'NotPermitted',
+  /** Ready=False: the ApiKeyIssuer named by issuerRef does not exist. */
+  IssuerNotFound: 'IssuerNotFound',
+  /** ApiKeyIssuer Ready=True: its verifier Secret lists exactly the keys it permits. */
+  VerifierUpToDate: 'VerifierUpToDate',
+  /** ApiKeyIssuer Ready=False: a Secret of the verifier's name exists and is not this issuer's. */
+  VerifierConflict: 'VerifierConflict',
+  /** ApiKeyIssuer Ready=False: the document would exceed the 1 MiB a Secret may hold. */
+  VerifierTooLarge: 'VerifierTooLarge',
+  /** ApiKeyIssuer Ready=False: the API server refused or failed the verifier write. */
+  VerifierWriteFailed: 'VerifierWriteFailed',
 } as const;
 
 export type Reason = (typeof Reason)[keyof typeof Reason];

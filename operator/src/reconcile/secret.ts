@@ -75,10 +75,10 @@ function parseTime(text: string | undefined): Date | undefined {
   return Number.isNaN(time.getTime()) ? undefined : time;
 }
 
-/** True when the Secret's controller is this ApiKey (same uid, not just the same name). */
-export function isControlledBy(secret: SecretLike, apiKey: ApiKey): boolean {
+/** True when the Secret's controller is this ApiKey, or `kind` (same uid, not just the same name). */
+export function isControlledBy(secret: SecretLike, owner: Pick<ApiKey, 'metadata'>, kind = KIND): boolean {
   return (secret.metadata?.ownerReferences ?? []).some(
-    (ref) => ref.controller === true && ref.uid === apiKey.metadata.uid && ref.kind === KIND,
+    (ref) => ref.controller === true && ref.uid === owner.metadata.uid && ref.kind === kind,
   );
 }
 

@@ -27,16 +27,21 @@ export interface FollowedVerifier {
  * that cannot be read or parsed leaves the current verifier in place: keys keep verifying.
  */
 export async function followVerifier(file: string, options: FollowOptions = {}): Promise<FollowedVerifier> {
-  let verifier = new Verifier(parseVerifierDocument(await readFile(file, 'utf8')));
+  let text = await readFile(file, 'utf8');
+  let verifier = new Verifier(parseVerifierDocument(text));
   let reloading: Promise<void> | undefined;
   let again = false;
+  let closed = false;
   const reload = async () => {
     try {
-      const next = new Verifier(parseVerifierDocument(await readFile(file, 'utf8')));
-      if (next.revision !== verifier.revision) {
-        verifier = next;
-        options.onReload?.(next.revision);
-      }
+      // The content, not the revision, tells a change: a document rewritten under the same revision
+      // (by hand, or by a restored backup) must not be ignored.
+      const nextText = await readFile(file, 'utf8');
+      if (nextText === text || closed) return;
+      const next = new Verifier(parseVerifierDocument(nextText));
+      text = nextText;
+      verifier = next;
+      options.onReload?.(next.revision);
     } catch (error) {
       options.onError?.(error as Error);
     }
@@ -56,11 +61,14 @@ export async function followVerifier(file: string, options: FollowOptions = {}):
   };
   let watcher: FSWatcher | undefined;
   try {
-    watcher = watch(path.dirname(file), schedule);
+    // Unreferenced like the poll: following a file must not keep a process alive that forgot close().
+    watcher = watch(path.dirname(file), { persistent: false }, schedule);
     watcher.on('error', (error) => options.onError?.(error));
   } catch (error) {
     options.onError?.(error as Error); // the poll still follows updates
   }
+  // An update between the first read and the watch would otherwise wait for the poll.
+  schedule();
   const poll = setInterval(schedule, options.pollMs ?? 10_000);
   poll.unref();
   return {
@@ -69,6 +77,7 @@ export async function followVerifier(file: string, options: FollowOptions = {}):
       return verifier.revision;
     },
     close: () => {
+      closed = true;
       clearInterval(poll);
       watcher?.close();
     },

@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -13,6 +13,7 @@ import {
   type VerifierDocument,
 } from './document.ts';
 import { followVerifier } from './follow.ts';
+import { writeSecretVolume } from './secret-volume.testing.ts';
 import { Verifier, scopeGranted } from './verifier.ts';
 
 vi.mock('node:crypto', async (importOriginal) => {
@@ -151,15 +152,8 @@ describe('followVerifier', () => {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
-  /** Writes a Secret volume as the kubelet does: a new timestamped folder, then an atomic ..data swap. */
-  async function kubeletWrite(root: string, text: string, generation: number) {
-    const folder = `..2026_11_28_12_00_0${generation}`;
-    await mkdir(path.join(root, folder));
-    await writeFile(path.join(root, folder, 'verifier.json'), text);
-    await symlink(folder, path.join(root, '..data_tmp'));
-    await rename(path.join(root, '..data_tmp'), path.join(root, '..data'));
-    if (generation === 1) await symlink('..data/verifier.json', path.join(root, 'verifier.json'));
-  }
+  const kubeletWrite = (root: string, text: string, generation: number) =>
+    writeSecretVolume(root, { 'verifier.json': text }, generation);
 
   it('follows the kubelet swapping the mounted file, and keeps the last good one on a bad update', async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'keyrotor-verifier-'));
