@@ -1,4 +1,4 @@
-// npm run bench -- [--scenario all|converge|floor|steady|restart|storm|unrelated|latency] [--keys N]
+// npm run bench -- [--scenario all|converge|floor|steady|restart|storm|verifier-storm|unrelated|latency] [--keys N]
 // Runs the scenarios on a fresh local control plane, prints the results as JSON and appends them to
 // bench/RESULTS.md with the machine and commit.
 import { mkdtemp } from 'node:fs/promises';
@@ -24,7 +24,16 @@ import {
   type Result,
 } from './scenarios.ts';
 
-const SCENARIOS = ['converge', 'floor', 'steady', 'restart', 'storm', 'unrelated', 'latency'] as const;
+const SCENARIOS = [
+  'converge',
+  'floor',
+  'steady',
+  'restart',
+  'storm',
+  'verifier-storm',
+  'unrelated',
+  'latency',
+] as const;
 const { values } = parseArgs({
   options: {
     scenario: { type: 'string', default: 'all' },
@@ -88,6 +97,11 @@ try {
     }
   }
   if (wants('storm')) results.storm = await step('storm', () => storm(ctx, 'storm', DEFAULT_QPS));
+  if (wants('verifier-storm')) {
+    results.verifierStorm = await step('verifier-storm', () =>
+      storm(ctx, 'verifier-storm', DEFAULT_QPS, { issuer: true }),
+    );
+  }
   if (wants('unrelated')) results.unrelated = await step('unrelated', () => unrelated(ctx, 'unrelated'));
   if (wants('latency')) results.latency = await step('latency', () => latency(ctx, 'latency'));
 } finally {

@@ -13,7 +13,8 @@ import {
 import { FIELD_MANAGER, GROUP, PLURAL, VERSION } from '../operator/src/api/names.ts';
 import { generateKey, keyId } from '../operator/src/keys/format.ts';
 import { TokenBucket } from '../operator/src/kube/rate-limiter.ts';
-import { apiKeyManifest } from '../test/support/operator.ts';
+import { VERIFIER_FILE, parseVerifierDocument } from '../operator/src/verify/document.ts';
+import { apiKeyManifest, createIssuer, listApiKeys } from '../test/support/operator.ts';
 import { startOperatorProcess, type OperatorProcess } from '../test/support/operator-process.ts';
 import { waitFor } from '../test/support/wait.ts';
 import {
@@ -36,6 +37,7 @@ export interface Context {
 export type Result = Record<string, unknown>;
 
 const READY_TIMEOUT_MS = 30 * 60_000;
+const STORM_ISSUER = 'storm-api';
 const round = (value: number, digits = 2) => Number(value.toFixed(digits));
 const writesOf = (requests: Record<string, number>) =>
   Object.entries(requests)
@@ -50,6 +52,8 @@ async function operatorMetric(operator: OperatorProcess, pattern: RegExp): Promi
     .filter((line) => pattern.test(line))
     .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
+const verifierWrites = (operator: OperatorProcess) =>
+  operatorMetric(operator, /^keyrotor_verifier_writes_total /);
 const reconciles = (operator: OperatorProcess) => operatorMetric(operator, /^keyrotor_reconcile_total\{/);
 const queueDepth = (operator: OperatorProcess) => operatorMetric(operator, /^keyrotor_workqueue_depth /);
 const eventLoopLagP99Ms = async (operator: OperatorProcess) =>
@@ -245,21 +249,38 @@ export async function restart(
   };
 }
 
-/** 5: N keys due at the same moment (one cron tick): time until all rotated; peak request rate. */
-export async function storm(ctx: Context, namespace: string, qps: number): Promise<Result> {
+/** One issuer holds at most about 3,000 keys (a Secret's 1 MiB): the verifier storm uses up to this many. */
+export const VERIFIER_STORM_MAX_KEYS = 2_000;
+
+/**
+ * 5: N keys due at the same moment (one cron tick): time until all rotated; peak request rate. With `issuer`, every key belongs to one ApiKeyIssuer (at most
+ * VERIFIER_STORM_MAX_KEYS keys), and the result adds how many verifier writes the storm made and when
+ * the verifier listed every new key.
+ */
+export async function storm(
+  ctx: Context,
+  namespace: string,
+  qps: number,
+  { issuer = false } = {},
+): Promise<Result> {
   await createNamespace(ctx.kc, namespace);
   const operator = await startOperator(ctx, namespace);
+  const keys = issuer ? Math.min(ctx.keys, VERIFIER_STORM_MAX_KEYS) : ctx.keys;
   try {
+    if (issuer) await createIssuer(ctx.kc, namespace, STORM_ISSUER, { scopes: ['prices:*'] });
     const ready = await watchReady(ctx.kc, namespace);
-    const created = await createApiKeys(ctx.kc, namespace, ctx.keys, 32, { expiresAfter: '2d' });
-    await waitFor(() => (ready.readyAt.size >= ctx.keys ? true : undefined), {
+    const created = await createApiKeys(ctx.kc, namespace, keys, 32, {
+      expiresAfter: '2d',
+      ...(issuer ? { issuerRef: { namespace, name: STORM_ISSUER } } : {}),
+    });
+    await waitFor(() => (ready.readyAt.size >= keys ? true : undefined), {
       description: 'storm keys Ready',
       timeoutMs: READY_TIMEOUT_MS,
       intervalMs: 100,
     });
     ready.stop();
     // Give every key the same daily schedule, at a minute far enough ahead for all of them to take it.
-    const tick = Math.ceil((Date.now() + 30_000 + ctx.keys * 20) / 60_000) * 60_000;
+    const tick = Math.ceil((Date.now() + 30_000 + keys * 20) / 60_000) * 60_000;
     const at = new Date(tick);
     const schedule = `${at.getUTCMinutes()} ${at.getUTCHours()} * * *`;
     const custom = ctx.kc.makeApiClient(CustomObjectsApi);
@@ -282,7 +303,7 @@ export async function storm(ctx: Context, namespace: string, qps: number): Promi
         }
       }),
     );
-    ctx.log(`storm: ${ctx.keys} keys due at ${at.toISOString()} (schedule "${schedule}")`);
+    ctx.log(`storm: ${keys} keys due at ${at.toISOString()} (schedule "${schedule}")`);
     let baseline = new Map<string, number>();
     const baselineOf = (name: string) => baseline.get(name) ?? 0;
     const {
@@ -298,6 +319,7 @@ export async function storm(ctx: Context, namespace: string, qps: number): Promi
     });
     // Measured from just before the tick: the first rotations start the moment it passes.
     const before = await probe(ctx, operator);
+    const verifierWritesBefore = await verifierWrites(operator);
     const rates: number[] = [];
     let last = before.requests;
     const sampler = setInterval(() => {
@@ -313,16 +335,21 @@ export async function storm(ctx: Context, namespace: string, qps: number): Promi
       ctx.log(`storm: ${name} rotated before the tick: ${JSON.stringify(details.get(name))}`);
     for (const name of early) rotated.delete(name);
     baseline = new Map(early.map((name) => [name, counts.get(name) ?? 0]));
-    await waitFor(() => (rotated.size >= ctx.keys ? true : undefined), {
+    await waitFor(() => (rotated.size >= keys ? true : undefined), {
       description: 'all keys rotated',
       timeoutMs: READY_TIMEOUT_MS,
       intervalMs: 50,
     });
     clearInterval(sampler);
     stopWatching();
+    const verifier = issuer
+      ? await verifierCaughtUp(ctx, namespace, operator, tick, verifierWritesBefore)
+      : {};
     const measured = await since(ctx, operator, before);
     return {
       ...measured,
+      keys,
+      ...verifier,
       allRotatedSeconds: round((Math.max(...rotated.values()) - tick) / 1000, 3),
       rotatedBeforeTick: early.length,
       peakRequestsPerSecond: rates.length > 0 ? Math.max(...rates) : undefined,
@@ -337,6 +364,33 @@ export async function storm(ctx: Context, namespace: string, qps: number): Promi
  * Times (epoch ms) at which each ApiKey of the namespace first showed a rotationCount above its
  * baseline (0 unless the caller moves it), its latest count, and what its status said of the rotation.
  */
+/** How many verifier writes a storm made, and when the verifier listed every key's current key. */
+async function verifierCaughtUp(
+  ctx: Context,
+  namespace: string,
+  operator: OperatorProcess,
+  tick: number,
+  writesBefore: number,
+): Promise<Result> {
+  const core = ctx.kc.makeApiClient(CoreV1Api);
+  await waitFor(
+    async () => {
+      const current = new Set((await listApiKeys(ctx.kc, namespace)).map((apiKey) => apiKey.status?.keyId));
+      const secret = await core.readNamespacedSecret({ namespace, name: `${STORM_ISSUER}-verifier` });
+      const document = parseVerifierDocument(
+        Buffer.from(secret.data?.[VERIFIER_FILE] ?? '', 'base64').toString('utf8'),
+      );
+      const listed = new Set(document.keys.map((entry) => entry.keyId));
+      return [...current].every((id) => id !== undefined && listed.has(id)) ? true : undefined;
+    },
+    { description: 'the verifier to list every new key', timeoutMs: READY_TIMEOUT_MS, intervalMs: 200 },
+  );
+  return {
+    verifierListsAllSeconds: round((Date.now() - tick) / 1000, 3),
+    verifierWrites: (await verifierWrites(operator)) - writesBefore,
+  };
+}
+
 async function watchRotated(kc: KubeConfig, namespace: string, baselineOf: (name: string) => number) {
   const rotated = new Map<string, number>();
   const counts = new Map<string, number>();

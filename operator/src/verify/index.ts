@@ -19,6 +19,7 @@ export { followVerifier, type FollowOptions, type FollowedVerifier } from './fol
 export {
   Verifier,
   scopeGranted,
+  type KnownKey,
   type VerifyOptions,
   type VerifyReason,
   type VerifyResult,

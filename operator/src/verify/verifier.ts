@@ -8,14 +8,16 @@ export type VerifyReason = 'Valid' | 'Malformed' | 'Unknown' | 'Expired' | 'Insu
 /** What a verification says. It names the key by its id, never by the key. */
 export type VerifyResult =
   | { readonly valid: false; readonly reason: 'Malformed' | 'Unknown' }
-  | {
-      readonly valid: boolean;
-      readonly reason: 'Valid' | 'Expired' | 'InsufficientScope';
-      readonly keyId: string;
-      readonly scopes: readonly string[];
-      readonly environment: string;
-      readonly consumer: { readonly namespace: string; readonly name: string };
-    };
+  | (KnownKey & { readonly valid: false; readonly reason: 'Expired' | 'InsufficientScope' })
+  | (KnownKey & { readonly valid: true; readonly reason: 'Valid' });
+
+/** What a verifier knows of a listed key: its id and bounds, never the key. */
+export interface KnownKey {
+  readonly keyId: string;
+  readonly scopes: readonly string[];
+  readonly environment: string;
+  readonly consumer: { readonly namespace: string; readonly name: string };
+}
 
 export interface VerifyOptions {
   /** A scope the request needs; a key scope ending in `*` grants every scope with that prefix. */
