@@ -23,7 +23,7 @@ import {
 } from '../../operator/src/verify/document.ts';
 import { followVerifier } from '../../operator/src/verify/follow.ts';
 import { writeSecretVolume } from '../../operator/src/verify/secret-volume.testing.ts';
-import { adminKubeConfig, createTestNamespace, statusCode } from '../support/kube.ts';
+import { adminKubeConfig, createTestNamespace, failureStatus, statusCode } from '../support/kube.ts';
 import {
   createApiKey,
   createIssuer as createIssuerIn,
@@ -171,6 +171,38 @@ describe('ApiKeyIssuer', () => {
     );
     expect(issuer.status).toMatchObject({ activeKeys: 1, consumers: 1, refusedKeys: 0 });
     expect(issuer.status?.conditions?.[0]).toMatchObject({ status: 'True', reason: 'VerifierUpToDate' });
+  });
+
+  it('refuses bad issuers and issuerRefs at apply time, with messages a person understands', async () => {
+    const rejection = async (request: Promise<unknown>) => {
+      const { code, body } = await failureStatus(request);
+      expect(code).toBe(422);
+      return (JSON.parse(body) as { message: string }).message;
+    };
+    const message = await rejection(
+      createIssuer({
+        scopes: ['Prices:read', 'prices:r*'],
+        maxExpiresAfter: '4000d',
+        namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In' }] },
+        verifierSecretName: 'Bad_Name',
+      }),
+    );
+    expect(message).toContain('scope pattern "Prices:read" must look like resource:action or resource:*');
+    expect(message).toContain('scope pattern "prices:r*" must look like');
+    expect(message).toContain('maxExpiresAfter must be between 1h and 3650d');
+    expect(message).toContain(
+      'matchExpressions: In and NotIn need values; Exists and DoesNotExist take none',
+    );
+    expect(message).toContain('verifierSecretName "Bad_Name" is not a valid Secret name');
+    expect(await rejection(createIssuer({ scopes: [] }))).toContain('spec.scopes');
+
+    await createIssuer({ scopes: ['prices:*'] });
+    expect(await rejection(patchIssuer({ spec: { verifierSecretName: 'elsewhere' } }))).toContain(
+      'spec.verifierSecretName cannot be changed',
+    );
+    expect(
+      await rejection(keyFor('bad-ref', { issuerRef: { namespace: 'Market_Data', name: 'prices' } })),
+    ).toContain('issuerRef.namespace "Market_Data" is not a valid namespace name');
   });
 
   it('refuses a key by each rule of the issuer, naming the rule, and issues none of them', async () => {

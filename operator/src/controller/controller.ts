@@ -120,8 +120,6 @@ const MAX_REQUEUE_MS = 12 * 3_600_000;
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
 /** Queue keys of namespaces whose readers ConfigMap needs a look (ApiKey keys are "namespace/name"). */
 const READERS_KEY_PREFIX = '#readers/';
-/** Queue keys of ApiKeyIssuers whose verifier needs a look: "#issuer/namespace/name". */
-const ISSUER_KEY_PREFIX = '#issuer/';
 const DEFAULT_VERIFIER_BATCH_MS = 1_000;
 
 /** An issuer's verifier document as last seen, by consumer: so an ApiKey's reconcile can tell what it lists. */
@@ -157,6 +155,8 @@ export class Controller {
   readonly #issuerGenerations = new Map<string, number | undefined>();
   readonly #writtenSecrets = new RecentWrites<SecretObject>();
   readonly #queue: WorkQueue;
+  /** ApiKeyIssuers ("namespace/name") whose verifier needs a look. */
+  readonly #verifierQueue: WorkQueue;
   readonly #now: () => Date;
   readonly #decideConfig: DecideConfig;
   readonly #clientOptions: ClientOptions;
@@ -217,6 +217,20 @@ export class Controller {
       onFailure: (key, error, retryInMs) => {
         this.metrics.queueRetries.inc();
         this.#logger.warn({ err: error, apiKey: key, retryInMs }, 'reconcile failed; will retry');
+      },
+    });
+    // Verifiers have their own queue: one write serves every key of an issuer, so it must not wait
+    // behind thousands of ApiKeys in a rotation storm (the storm benchmark saw a minute's wait).
+    this.#verifierQueue = new WorkQueue({
+      concurrency: 1,
+      handler: (issuerKey) => this.#syncVerifier(issuerKey),
+      retryAfterOf: (error) => (error instanceof KubeError ? error.retryAfterMs : undefined),
+      onFailure: (issuerKey, error, retryInMs) => {
+        this.metrics.queueRetries.inc();
+        this.#logger.warn(
+          { err: error, issuer: issuerKey, retryInMs },
+          'verifier reconcile failed; will retry',
+        );
       },
     });
     this.#makeInformers();
@@ -280,10 +294,7 @@ export class Controller {
             // back here too and an immediate look would write each new key as it arrives.
             const issuer = secret.metadata?.labels?.[LABEL_ISSUER];
             if (issuer !== undefined && secret.metadata?.namespace)
-              this.#queue.addAfter(
-                ISSUER_KEY_PREFIX + keyOf(secret.metadata.namespace, issuer),
-                this.#batchMs,
-              );
+              this.#verifierQueue.addAfter(keyOf(secret.metadata.namespace, issuer), this.#batchMs);
           },
         }),
       );
@@ -371,7 +382,7 @@ export class Controller {
       return;
     if (cached === undefined) this.#issuerGenerations.delete(keyOf(namespace, name));
     else this.#issuerGenerations.set(keyOf(namespace, name), cached.metadata.generation);
-    this.#queue.add(ISSUER_KEY_PREFIX + keyOf(namespace, name));
+    this.#verifierQueue.add(keyOf(namespace, name));
     for (const informer of this.#apiKeys) {
       for (const apiKey of informer.list()) {
         if (referencesIssuer(apiKey, issuer))
@@ -442,6 +453,7 @@ export class Controller {
     this.#working = true;
     this.#resyncAll();
     this.#queue.start();
+    this.#verifierQueue.start();
     const resyncMs = this.#options.resyncMs ?? 10 * 60_000;
     this.#resyncTimer = setInterval(() => {
       this.#resyncAll();
@@ -455,6 +467,7 @@ export class Controller {
     clearInterval(this.#relistTimer);
     await Promise.all(this.#informers().map((informer) => informer.stop()));
     await this.#queue.shutdown();
+    await this.#verifierQueue.shutdown();
     await this.#restarter.flush();
     await this.#events.flush();
   }
@@ -467,6 +480,7 @@ export class Controller {
   /** Resolves when no reconcile is queued or running and the events they recorded were sent. */
   async idle(): Promise<void> {
     await this.#queue.idle();
+    await this.#verifierQueue.idle();
     await this.#events.flush();
   }
 
@@ -484,7 +498,7 @@ export class Controller {
   #resyncAll(): void {
     for (const informer of this.#issuers) {
       for (const issuer of informer.list()) {
-        this.#queue.add(ISSUER_KEY_PREFIX + keyOf(issuer.metadata.namespace, issuer.metadata.name));
+        this.#verifierQueue.add(keyOf(issuer.metadata.namespace, issuer.metadata.name));
       }
     }
     for (const informer of this.#apiKeys) {
@@ -567,7 +581,6 @@ export class Controller {
       await this.#reconcileReadersConfigMap(key.slice(READERS_KEY_PREFIX.length));
       return {};
     }
-    if (key.startsWith(ISSUER_KEY_PREFIX)) return this.#syncVerifier(key.slice(ISSUER_KEY_PREFIX.length));
     const [namespace = '', name = ''] = key.split('/');
     const apiKey = this.#cachedApiKey(namespace, name);
     if (apiKey === undefined) {
@@ -638,7 +651,7 @@ export class Controller {
       const sorted = [...wanted.entries].sort((a, b) => a.keyId.localeCompare(b.keyId));
       // A changed status may be a key newly refused or permitted: the issuer's counts follow, batched.
       if (statusChanged || stableJson(sorted) !== stableJson(listed)) {
-        this.#queue.addAfter(ISSUER_KEY_PREFIX + issuerKey, this.#batchMs);
+        this.#verifierQueue.addAfter(issuerKey, this.#batchMs);
       }
     }
   }
@@ -676,7 +689,10 @@ export class Controller {
     const [namespace = '', name = ''] = issuerKey.split('/');
     const issuer = this.#cachedIssuer(namespace, name);
     // Deleted: the garbage collector removes its verifier Secret with it.
-    if (issuer === undefined) return {};
+    if (issuer === undefined) {
+      this.#listed.delete(issuerKey);
+      return {};
+    }
     const secretName = verifierSecretNameOf(issuer);
     const verifierSecret =
       this.#cachedSecret(namespace, secretName) ?? (await this.#writer.readSecret(namespace, secretName));
