@@ -22,7 +22,25 @@ export function isTimeZone(timeZone: string): boolean {
   }
 }
 
+const parsed = new Map<string, ScheduleResult>();
+const PARSED_LIMIT = 1_000;
+
+/**
+ * Parses a schedule. Results are kept (by expression and time zone): checking a time zone and building
+ * a Cron take about 0.1 ms, and every reconcile of every key with a schedule parses it again, as does
+ * every rebuild of an issuer's verifier for each of its keys. A Schedule is immutable, so sharing is safe.
+ */
 export function parseSchedule(expression: string, timeZone = 'UTC'): ScheduleResult {
+  const key = `${expression}\n${timeZone}`;
+  const known = parsed.get(key);
+  if (known !== undefined) return known;
+  const result = parseUncached(expression, timeZone);
+  if (parsed.size >= PARSED_LIMIT) parsed.clear();
+  parsed.set(key, result);
+  return result;
+}
+
+function parseUncached(expression: string, timeZone: string): ScheduleResult {
   if (!isTimeZone(timeZone))
     return { ok: false, message: `rotation.timeZone "${timeZone}" is not an IANA time zone` };
   if (expression.trim().split(/\s+/).length !== 5) {
