@@ -40,6 +40,13 @@ import { waitFor } from '../support/wait.ts';
 
 const MINUTE = 60_000;
 const CLIENT_LABEL = 'keyrotor.dev/prices-client';
+/** An issuer with every rule set. */
+const STRICT: ApiKeyIssuerSpec = {
+  scopes: ['prices:*'],
+  environments: ['production'],
+  maxExpiresAfter: '2h',
+  requireSchedule: true,
+};
 
 describe('ApiKeyIssuer', () => {
   const kc = adminKubeConfig();
@@ -136,12 +143,7 @@ describe('ApiKeyIssuer', () => {
 
   it('admits a key every rule permits and lists its hash, and only its hash, in the verifier', async () => {
     await start();
-    await createIssuer({
-      scopes: ['prices:*'],
-      environments: ['production'],
-      maxExpiresAfter: '2h',
-      requireSchedule: true,
-    });
+    await createIssuer(STRICT);
     await keyFor('bot', { rotation: { schedule: '0 * * * *', gracePeriod: '10m' } });
     const ready = await waitForReady(kc, clientNamespace, 'bot');
     const keyId = ready.status?.keyId ?? '';
@@ -207,12 +209,7 @@ describe('ApiKeyIssuer', () => {
 
   it('refuses a key by each rule of the issuer, naming the rule, and issues none of them', async () => {
     await start();
-    await createIssuer({
-      scopes: ['prices:*'],
-      environments: ['production'],
-      maxExpiresAfter: '2h',
-      requireSchedule: true,
-    });
+    await createIssuer(STRICT);
     const schedule = { schedule: '0 * * * *' };
     const cases: [string, string, Partial<ApiKeySpec>, string?][] = [
       ['other-namespace', 'namespaceSelector', { rotation: schedule }, otherNamespace],

@@ -7,13 +7,14 @@ import path from 'node:path';
 import { inject } from 'vitest';
 
 import type { Environment } from '../../operator/src/api/types.ts';
-import { formatKey, keyHash } from '../../operator/src/keys/format.ts';
+import { formatKey } from '../../operator/src/keys/format.ts';
 import {
   VERIFIER_API_VERSION,
   VERIFIER_FILE,
   type VerifierDocument,
   type VerifierEntry,
 } from '../../operator/src/verify/document.ts';
+import { verifierEntry } from '../../operator/src/verify/entry.testing.ts';
 import { writeSecretVolume } from '../../operator/src/verify/secret-volume.testing.ts';
 
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -60,17 +61,11 @@ export const newKey = (environment: Environment = 'production') =>
 
 /** The verifier entry for `key`, valid for an hour either side of now unless `overrides` say otherwise. */
 export function entryFor(key: string, overrides: Partial<VerifierEntry> = {}): VerifierEntry {
-  const sha256 = keyHash(key);
-  return {
-    keyId: sha256.slice(0, 16),
-    sha256,
+  return verifierEntry(key, Date.now(), {
     scopes: ['prices:*', 'candles:read'],
-    environment: 'production',
-    notBefore: new Date(Date.now() - HOUR).toISOString(),
-    notAfter: new Date(Date.now() + HOUR).toISOString(),
     consumer: { namespace: 'trading', name: 'quotes' },
     ...overrides,
-  };
+  });
 }
 
 export function documentOf(keys: VerifierEntry[], revision: number): VerifierDocument {

@@ -11,7 +11,9 @@ import {
   VerifierDocumentError,
   parseVerifierDocument,
   type VerifierDocument,
+  type VerifierEntry,
 } from './document.ts';
+import { verifierEntry } from './entry.testing.ts';
 import { followVerifier } from './follow.ts';
 import { writeSecretVolume } from './secret-volume.testing.ts';
 import { Verifier, scopeGranted } from './verifier.ts';
@@ -25,19 +27,8 @@ const T0 = Date.parse('2026-11-28T12:00:00Z');
 const key = (seed: number, environment: 'production' | 'staging' = 'production') =>
   formatKey({ prefix: 'md', environment, bits: 256 }, new Uint8Array(32).fill(seed));
 
-function entry(presented: string, overrides: Partial<VerifierDocument['keys'][number]> = {}) {
-  const sha256 = keyHash(presented);
-  return {
-    keyId: sha256.slice(0, 16),
-    sha256,
-    scopes: ['prices:*', 'orders:read'],
-    environment: 'production',
-    notBefore: new Date(T0 - 3_600_000).toISOString(),
-    notAfter: new Date(T0 + 3_600_000).toISOString(),
-    consumer: { namespace: 'trading', name: 'bot' },
-    ...overrides,
-  };
-}
+const entry = (presented: string, overrides: Partial<VerifierEntry> = {}) =>
+  verifierEntry(presented, T0, { scopes: ['prices:*', 'orders:read'], ...overrides });
 
 function documentOf(keys: ReturnType<typeof entry>[], revision = 1): VerifierDocument {
   return { apiVersion: VERIFIER_API_VERSION, issuer: 'market-data/prices', revision, keys };
