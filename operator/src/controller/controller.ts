@@ -12,7 +12,6 @@ import type { Logger } from 'pino';
 
 import {
   GROUP,
-  ISSUER_KIND,
   ISSUER_PLURAL,
   LABEL_API_KEY,
   LABEL_ISSUER,
@@ -21,15 +20,7 @@ import {
   VERSION,
 } from '../api/names.ts';
 import type { ApiKey, ApiKeyIssuer } from '../api/types.ts';
-import {
-  entriesFor,
-  listedByConsumer,
-  planVerifier,
-  readVerifierDocument,
-  referencesIssuer,
-  verifierSecretNameOf,
-  verifierWriteFailed,
-} from '../issuer/verifier-plan.ts';
+import { referencesIssuer } from '../issuer/verifier-plan.ts';
 import { generateKey } from '../keys/format.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { NOT_LEADER, makeClient, type ClientOptions } from '../kube/client.ts';
@@ -38,15 +29,9 @@ import { ResilientInformer } from '../kube/informer.ts';
 import { TokenBucket } from '../kube/rate-limiter.ts';
 import { WorkloadRestarter } from '../kube/restarter.ts';
 import { KubeWriter } from '../kube/writes.ts';
-import { writeAudit, writeVerifierAudit } from '../observability/audit.ts';
+import { writeAudit } from '../observability/audit.ts';
 import { OperatorMetrics } from '../observability/metrics.ts';
-import {
-  decide,
-  recordFailure,
-  type DecideConfig,
-  type Plan,
-  type PlannedEvent,
-} from '../reconcile/decide.ts';
+import { decide, recordFailure, type DecideConfig, type Plan } from '../reconcile/decide.ts';
 import type { SecretLike } from '../reconcile/secret.ts';
 import {
   READERS_CONFIGMAP,
@@ -56,10 +41,9 @@ import {
   readerRbacName,
 } from '../reconcile/readers.ts';
 import { secretNameOf } from '../reconcile/spec.ts';
-import { stableJson } from '../reconcile/stable-json.ts';
-import type { VerifierEntry } from '../verify/document.ts';
 import { RecentWrites } from './recent-writes.ts';
-import { WorkQueue } from './queue.ts';
+import { MAX_REQUEUE_MS, WorkQueue } from './queue.ts';
+import { IssuerVerifiers } from './verifiers.ts';
 
 type RbacObject = V1Role & V1RoleBinding;
 type InformerLifecycle = Pick<ResilientInformer<ApiKey>, 'start' | 'stop' | 'relist' | 'synced'>;
@@ -114,19 +98,10 @@ export interface ControllerOptions {
 export const DEFAULT_QPS = 100;
 export const DEFAULT_BURST = 200;
 
-/** Wake-ups further away than this are re-checked anyway; the next wake-up is computed again then. */
-const MAX_REQUEUE_MS = 12 * 3_600_000;
-
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
 /** Queue keys of namespaces whose readers ConfigMap needs a look (ApiKey keys are "namespace/name"). */
 const READERS_KEY_PREFIX = '#readers/';
 const DEFAULT_VERIFIER_BATCH_MS = 1_000;
-
-/** An issuer's verifier document as last seen, by consumer: so an ApiKey's reconcile can tell what it lists. */
-interface ListedKeys {
-  readonly resourceVersion: string | undefined;
-  readonly byConsumer: ReadonlyMap<string, readonly VerifierEntry[]>;
-}
 
 /**
  * The imperative shell around decide(): informers feed keys into the work queue; each reconcile
@@ -146,17 +121,9 @@ export class Controller {
   #namespaces: ResilientInformer<V1Namespace> | undefined;
   readonly #writtenApiKeys = new RecentWrites<ApiKey>();
   readonly #writtenIssuers = new RecentWrites<ApiKeyIssuer>();
-  /** The issuer each ApiKey referenced when last reconciled: to update its verifier once it no longer does. */
-  readonly #issuerOf = new Map<string, string>();
-  /** One verifier reconcile per issuer at a time, whether from the queue or from an ApiKey's reconcile. */
-  readonly #issuerLocks = new Map<string, Promise<unknown>>();
-  readonly #listed = new Map<string, ListedKeys>();
-  /** The spec generation of each issuer last acted on. */
-  readonly #issuerGenerations = new Map<string, number | undefined>();
   readonly #writtenSecrets = new RecentWrites<SecretObject>();
   readonly #queue: WorkQueue;
-  /** ApiKeyIssuers ("namespace/name") whose verifier needs a look. */
-  readonly #verifierQueue: WorkQueue;
+  readonly #verifiers: IssuerVerifiers;
   readonly #now: () => Date;
   readonly #decideConfig: DecideConfig;
   readonly #clientOptions: ClientOptions;
@@ -219,19 +186,27 @@ export class Controller {
         this.#logger.warn({ err: error, apiKey: key, retryInMs }, 'reconcile failed; will retry');
       },
     });
-    // Verifiers have their own queue: one write serves every key of an issuer, so it must not wait
-    // behind thousands of ApiKeys in a rotation storm (the storm benchmark saw a minute's wait).
-    this.#verifierQueue = new WorkQueue({
-      concurrency: 1,
-      handler: (issuerKey) => this.#syncVerifier(issuerKey),
-      retryAfterOf: (error) => (error instanceof KubeError ? error.retryAfterMs : undefined),
-      onFailure: (issuerKey, error, retryInMs) => {
-        this.metrics.queueRetries.inc();
-        this.#logger.warn(
-          { err: error, issuer: issuerKey, retryInMs },
-          'verifier reconcile failed; will retry',
-        );
+    this.#verifiers = new IssuerVerifiers({
+      caches: {
+        apiKeys: () => this.#apiKeys.flatMap((informer) => informer.list()),
+        apiKey: (namespace, name) => this.#cachedApiKey(namespace, name),
+        issuer: (namespace, name) => this.#cachedIssuer(namespace, name),
+        secret: (namespace, name) => this.#cachedSecret(namespace, name),
+        namespaceLabels: (namespace) => this.#namespaces?.get('', namespace)?.metadata?.labels ?? {},
+        wroteSecret: (namespace, name, written) => {
+          if (written === undefined) this.#writtenSecrets.drop(keyOf(namespace, name));
+          else this.#writtenSecrets.record(keyOf(namespace, name), written);
+        },
+        wroteIssuer: (namespace, name, written) => {
+          this.#writtenIssuers.record(keyOf(namespace, name), written);
+        },
       },
+      writer: this.#writer,
+      events: this.#events,
+      metrics: this.metrics,
+      logger: options.logger,
+      now: this.#now,
+      batchMs: options.verifierBatchMs ?? DEFAULT_VERIFIER_BATCH_MS,
     });
     this.#makeInformers();
   }
@@ -290,11 +265,9 @@ export class Controller {
                 }),
           onChange: (secret) => {
             this.#enqueueOwner(secret);
-            // A verifier Secret: repaired if someone else changed it. Batched, as its own writes come
-            // back here too and an immediate look would write each new key as it arrives.
             const issuer = secret.metadata?.labels?.[LABEL_ISSUER];
             if (issuer !== undefined && secret.metadata?.namespace)
-              this.#verifierQueue.addAfter(keyOf(secret.metadata.namespace, issuer), this.#batchMs);
+              this.#verifiers.verifierSecretChanged(secret.metadata.namespace, issuer);
           },
         }),
       );
@@ -370,29 +343,17 @@ export class Controller {
     });
   }
 
-  /** An issuer's spec changed, or it was deleted: its verifier, and every key that references it, are looked at again. */
+  /** An issuer's spec changed, or it was deleted: every key that references it is looked at again. */
   #onIssuerChange(issuer: ApiKeyIssuer): void {
     const { namespace, name } = issuer.metadata;
     const cached = this.#informerFor(this.#issuers, namespace)?.get(namespace, name);
-    // Its own status writes come back as changes too; acting on them would undo the batching.
-    if (
-      cached !== undefined &&
-      this.#issuerGenerations.get(keyOf(namespace, name)) === cached.metadata.generation
-    )
-      return;
-    if (cached === undefined) this.#issuerGenerations.delete(keyOf(namespace, name));
-    else this.#issuerGenerations.set(keyOf(namespace, name), cached.metadata.generation);
-    this.#verifierQueue.add(keyOf(namespace, name));
+    if (!this.#verifiers.issuerChanged(issuer, cached)) return;
     for (const informer of this.#apiKeys) {
       for (const apiKey of informer.list()) {
         if (referencesIssuer(apiKey, issuer))
           this.#queue.add(keyOf(apiKey.metadata.namespace, apiKey.metadata.name));
       }
     }
-  }
-
-  get #batchMs(): number {
-    return this.#options.verifierBatchMs ?? DEFAULT_VERIFIER_BATCH_MS;
   }
 
   #apiKeysIn(namespace: string): readonly ApiKey[] {
@@ -453,7 +414,7 @@ export class Controller {
     this.#working = true;
     this.#resyncAll();
     this.#queue.start();
-    this.#verifierQueue.start();
+    this.#verifiers.start();
     const resyncMs = this.#options.resyncMs ?? 10 * 60_000;
     this.#resyncTimer = setInterval(() => {
       this.#resyncAll();
@@ -467,7 +428,7 @@ export class Controller {
     clearInterval(this.#relistTimer);
     await Promise.all(this.#informers().map((informer) => informer.stop()));
     await this.#queue.shutdown();
-    await this.#verifierQueue.shutdown();
+    await this.#verifiers.shutdown();
     await this.#restarter.flush();
     await this.#events.flush();
   }
@@ -480,7 +441,7 @@ export class Controller {
   /** Resolves when no reconcile is queued or running and the events they recorded were sent. */
   async idle(): Promise<void> {
     await this.#queue.idle();
-    await this.#verifierQueue.idle();
+    await this.#verifiers.idle();
     await this.#events.flush();
   }
 
@@ -496,11 +457,7 @@ export class Controller {
   }
 
   #resyncAll(): void {
-    for (const informer of this.#issuers) {
-      for (const issuer of informer.list()) {
-        this.#verifierQueue.add(keyOf(issuer.metadata.namespace, issuer.metadata.name));
-      }
-    }
+    this.#verifiers.resync(this.#issuers.flatMap((informer) => informer.list()));
     for (const informer of this.#apiKeys) {
       for (const apiKey of informer.list()) {
         this.#queue.add(keyOf(apiKey.metadata.namespace, apiKey.metadata.name));
@@ -523,10 +480,6 @@ export class Controller {
   #cachedIssuer(namespace: string, name: string): ApiKeyIssuer | undefined {
     const cached = this.#informerFor(this.#issuers, namespace)?.get(namespace, name);
     return this.#writtenIssuers.read(keyOf(namespace, name), cached);
-  }
-
-  #namespaceLabels(namespace: string): Readonly<Record<string, string>> {
-    return this.#namespaces?.get('', namespace)?.metadata?.labels ?? {};
   }
 
   #cachedSecret(namespace: string, name: string): SecretObject | undefined {
@@ -585,7 +538,7 @@ export class Controller {
     const apiKey = this.#cachedApiKey(namespace, name);
     if (apiKey === undefined) {
       this.#queue.forget(key);
-      await this.#followIssuer(key, undefined);
+      await this.#verifiers.follow(key, undefined);
       return {};
     }
     const secretName = secretNameOf(apiKey);
@@ -599,156 +552,22 @@ export class Controller {
         : {
             issuer: {
               issuer: this.#cachedIssuer(ref.namespace, ref.name),
-              namespaceLabels: this.#namespaceLabels(namespace),
+              namespaceLabels: this.#namespaces?.get('', namespace)?.metadata?.labels ?? {},
             },
           };
     const plan = decide({ apiKey, secret, now: this.#now(), config: this.#decideConfig, ...issuer });
     // A key that must stop working leaves the verifier before its status says so.
-    await this.#followIssuer(key, apiKey, { removalsOnly: true });
+    await this.#verifiers.follow(key, apiKey, { removalsOnly: true });
     const applied = await this.#apply(apiKey, plan);
     if (this.#options.manageReaders !== false && apiKey.metadata.deletionTimestamp === undefined) {
       await this.#reconcileReaderRbac(apiKey);
     }
-    await this.#followIssuer(key, this.#cachedApiKey(namespace, name), {
+    await this.#verifiers.follow(key, this.#cachedApiKey(namespace, name), {
       statusChanged: applied.statusChanged,
     });
     const requeueAfterMs =
       applied.requeueAfterMs === undefined ? undefined : Math.min(applied.requeueAfterMs, MAX_REQUEUE_MS);
     return requeueAfterMs === undefined ? {} : { requeueAfterMs };
-  }
-
-  /**
-   * Brings the verifier of the ApiKey's issuer (and of the one it left, if it changed issuerRef) in
-   * line with its key. A key that must stop working (revoked, deleted, refused, moved) leaves the
-   * verifier in this reconcile; new and rotated keys are batched (verifierBatchMs).
-   */
-  async #followIssuer(
-    key: string,
-    apiKey: ApiKey | undefined,
-    { removalsOnly = false, statusChanged = false } = {},
-  ): Promise<void> {
-    const ref = apiKey?.spec.issuerRef;
-    const issuerKey = ref === undefined ? undefined : keyOf(ref.namespace, ref.name);
-    const before = this.#issuerOf.get(key);
-    if (issuerKey === undefined) this.#issuerOf.delete(key);
-    else this.#issuerOf.set(key, issuerKey);
-    if (before !== undefined && before !== issuerKey) await this.#syncVerifier(before);
-    if (apiKey === undefined || ref === undefined || issuerKey === undefined) return;
-    const issuer = this.#cachedIssuer(ref.namespace, ref.name);
-    if (issuer === undefined) return;
-    const { namespace } = apiKey.metadata;
-    const listed = this.#listedKeys(issuer).get(key) ?? [];
-    const wanted = entriesFor(
-      { apiKey, secret: this.#cachedSecret(namespace, secretNameOf(apiKey)) },
-      issuer,
-      this.#namespaceLabels(namespace),
-      listed,
-      this.#now(),
-    );
-    if (wanted.standing !== 'permitted' && listed.length > 0) {
-      await this.#syncVerifier(issuerKey);
-    } else if (!removalsOnly) {
-      const sorted = [...wanted.entries].sort((a, b) => a.keyId.localeCompare(b.keyId));
-      // A changed status may be a key newly refused or permitted: the issuer's counts follow, batched.
-      if (statusChanged || stableJson(sorted) !== stableJson(listed)) {
-        this.#verifierQueue.addAfter(issuerKey, this.#batchMs);
-      }
-    }
-  }
-
-  /** What the issuer's verifier Secret lists, by consumer ApiKey; parsed once per Secret version. */
-  #listedKeys(issuer: ApiKeyIssuer): ReadonlyMap<string, readonly VerifierEntry[]> {
-    const { namespace, name } = issuer.metadata;
-    const secret = this.#cachedSecret(namespace, verifierSecretNameOf(issuer));
-    const resourceVersion = secret?.metadata?.resourceVersion;
-    const known = this.#listed.get(keyOf(namespace, name));
-    if (known !== undefined && known.resourceVersion === resourceVersion) return known.byConsumer;
-    const byConsumer = listedByConsumer(readVerifierDocument(secret));
-    this.#listed.set(keyOf(namespace, name), { resourceVersion, byConsumer });
-    return byConsumer;
-  }
-
-  /** Runs `work` after any other work on the same key has finished (the queue does not see these calls). */
-  async #serialized<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#issuerLocks.get(key) ?? Promise.resolve();
-    const run = previous.then(work, work);
-    const settled = run.catch(() => undefined);
-    this.#issuerLocks.set(key, settled);
-    void settled.then(() => {
-      if (this.#issuerLocks.get(key) === settled) this.#issuerLocks.delete(key);
-    });
-    return run;
-  }
-
-  async #syncVerifier(issuerKey: string): Promise<{ requeueAfterMs?: number }> {
-    return this.#serialized(issuerKey, () => this.#reconcileVerifier(issuerKey));
-  }
-
-  /** The issuer's verifier Secret and status, from every ApiKey that references it. */
-  async #reconcileVerifier(issuerKey: string): Promise<{ requeueAfterMs?: number }> {
-    const [namespace = '', name = ''] = issuerKey.split('/');
-    const issuer = this.#cachedIssuer(namespace, name);
-    // Deleted: the garbage collector removes its verifier Secret with it.
-    if (issuer === undefined) {
-      this.#listed.delete(issuerKey);
-      return {};
-    }
-    const secretName = verifierSecretNameOf(issuer);
-    const verifierSecret =
-      this.#cachedSecret(namespace, secretName) ?? (await this.#writer.readSecret(namespace, secretName));
-    const consumers = this.#apiKeys
-      .flatMap((informer) => informer.list())
-      .filter((apiKey) => referencesIssuer(apiKey, issuer))
-      .map((cached) => {
-        const apiKey = this.#cachedApiKey(cached.metadata.namespace, cached.metadata.name) ?? cached;
-        return { apiKey, secret: this.#cachedSecret(apiKey.metadata.namespace, secretNameOf(apiKey)) };
-      });
-    const plan = planVerifier({
-      issuer,
-      consumers,
-      namespaceLabels: (consumerNamespace) => this.#namespaceLabels(consumerNamespace),
-      verifierSecret,
-      now: this.#now(),
-    });
-    if (plan.write !== undefined) {
-      const secretKey = keyOf(namespace, secretName);
-      try {
-        this.#writtenSecrets.record(secretKey, await this.#writer.applySecret(plan.write));
-        this.metrics.verifierWrites.inc();
-      } catch (error) {
-        if (isConflict(error)) {
-          this.#writtenSecrets.drop(secretKey);
-          throw error;
-        }
-        if (error instanceof KubeError && error.reason === NOT_LEADER) throw error;
-        const failed = verifierWriteFailed(issuer, this.#now(), (error as Error).message);
-        await this.#recordIssuer(issuer, failed.status, true, failed.events);
-        throw error;
-      }
-      if (plan.change !== undefined) {
-        writeVerifierAudit(this.#logger, { namespace, issuer: name, secret: secretName, ...plan.change });
-      }
-    }
-    await this.#recordIssuer(issuer, plan.status, plan.statusChanged, plan.events);
-    return plan.requeueAfterMs === undefined
-      ? {}
-      : { requeueAfterMs: Math.min(plan.requeueAfterMs, MAX_REQUEUE_MS) };
-  }
-
-  async #recordIssuer(
-    issuer: ApiKeyIssuer,
-    status: ApiKeyIssuer['status'] & object,
-    changed: boolean,
-    events: readonly PlannedEvent[],
-  ): Promise<void> {
-    const { namespace, name } = issuer.metadata;
-    if (changed) {
-      this.#writtenIssuers.record(
-        keyOf(namespace, name),
-        await this.#writer.applyIssuerStatus(issuer, status),
-      );
-    }
-    for (const event of events) this.#events.record(issuer, event, ISSUER_KIND);
   }
 
   async #apply(apiKey: ApiKey, plan: Plan): Promise<Plan> {

@@ -23,6 +23,9 @@ export interface HandlerResult {
   readonly requeueAfterMs?: number | undefined;
 }
 
+/** Wake-ups further away than this are re-checked anyway; the next wake-up is computed again then. */
+export const MAX_REQUEUE_MS = 12 * 3_600_000;
+
 /** setTimeout cannot wait longer than this (about 24.8 days); later wake-ups are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
