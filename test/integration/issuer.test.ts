@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import {
+  AdmissionregistrationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
@@ -324,6 +325,87 @@ describe('ApiKeyIssuer', () => {
     });
     await waitForListed([], 'no key after the deletion', 5_000);
   }, 90_000);
+
+  it('revokes a key in its Secret even when its verifier cannot be written, and drops it from the verifier once it can', async () => {
+    // The API server refuses writes to the verifier Secret, as an admission policy or a quota might.
+    const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+    const policy = `keyrotor-test-freeze-verifier-${apiNamespace}`;
+    await admission.createValidatingAdmissionPolicy({
+      body: {
+        metadata: { name: policy },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: {
+            resourceRules: [
+              { apiGroups: [''], apiVersions: ['v1'], resources: ['secrets'], operations: ['UPDATE'] },
+            ],
+          },
+          validations: [
+            {
+              expression: `request.namespace != '${apiNamespace}' || request.name != 'prices-verifier'`,
+              message: 'the verifier is frozen for this test',
+            },
+          ],
+        },
+      },
+    });
+    const removeBinding = () =>
+      admission.deleteValidatingAdmissionPolicyBinding({ name: policy }).catch(() => undefined);
+    try {
+      await start();
+      await createIssuer({ scopes: ['prices:*'] });
+      await keyFor('leaked');
+      const keyId = (await waitForReady(kc, clientNamespace, 'leaked')).status?.keyId ?? '';
+      await waitForListed([keyId], 'the key');
+
+      await admission.createValidatingAdmissionPolicyBinding({
+        body: { metadata: { name: policy }, spec: { policyName: policy, validationActions: ['Deny'] } },
+      });
+      // The binding takes effect within moments: wait until a write of the verifier is really refused.
+      await waitFor(
+        async () => {
+          const refused = await failureStatus(
+            core.patchNamespacedSecret(
+              {
+                namespace: apiNamespace,
+                name: 'prices-verifier',
+                body: { metadata: { labels: { probe: 'x' } } },
+                dryRun: 'All',
+              },
+              mergePatch,
+            ),
+          ).catch(() => undefined);
+          return refused?.code === 422 || refused?.code === 403 ? true : undefined;
+        },
+        { description: 'the verifier freeze to take effect' },
+      );
+
+      await patchApiKey('leaked', { spec: { revoked: true } });
+      await waitForReady(kc, clientNamespace, 'leaked', { status: 'False', reason: 'Revoked' });
+      expect(await keyIn('leaked')).toBe('');
+      expect(await listedKeyIds()).toEqual([keyId]);
+      await waitForIssuer(
+        kc,
+        apiNamespace,
+        'prices',
+        (issuer) => issuer.status?.conditions?.[0]?.reason === 'VerifierWriteFailed',
+        'Ready=False, VerifierWriteFailed',
+      );
+
+      await removeBinding();
+      await waitForListed([], 'no key once the verifier can be written again');
+      await waitForIssuer(
+        kc,
+        apiNamespace,
+        'prices',
+        (issuer) => issuer.status?.conditions?.[0]?.reason === 'VerifierUpToDate',
+        'Ready=True again',
+      );
+    } finally {
+      await removeBinding();
+      await admission.deleteValidatingAdmissionPolicy({ name: policy }).catch(() => undefined);
+    }
+  });
 
   it('makes the verifier module, reading the Secret as the kubelet writes it, accept exactly the valid keys', async () => {
     await start();
