@@ -41,7 +41,9 @@ const controller = new Controller({
 await controller.start();
 
 const examples = path.join(repoRoot, 'examples');
-await execFileAsync(kubectl, ['--kubeconfig', controlPlane.kubeconfig, 'apply', '-f', examples]);
+// -R: the folders too (examples/market-data-api: an ApiKeyIssuer and a client's key). A local control
+// plane has no nodes, so the example API's pods stay Pending; its verifier Secret is written all the same.
+await execFileAsync(kubectl, ['--kubeconfig', controlPlane.kubeconfig, 'apply', '-R', '-f', examples]);
 const k = `${kubectl} --kubeconfig ${controlPlane.kubeconfig}`;
 const cli = `npm exec -- keyrotor --kubeconfig ${controlPlane.kubeconfig}`;
 say(`keyrotor is running on a local control plane, with the keys of examples/ applied.
@@ -54,6 +56,8 @@ Try, in another terminal:
   ${cli} revoke market-data-test --reason "demo"
   ${cli} history trading-bot
   ${k} get events --field-selector involvedObject.name=trading-bot
+  ${k} get apikeyissuers -A                 # the market-data API's issuer: verifier revision, keys
+  ${k} get secret market-data-verifier -n market-data -o jsonpath='{.data.verifier\\.json}' | base64 -d
 Audit lines are the JSON lines with "audit":true below. Ctrl-C stops everything.`);
 
 let stopping = false;

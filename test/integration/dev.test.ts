@@ -7,7 +7,7 @@ import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 
-import { readApiKey } from '../support/operator.ts';
+import { readApiKey, waitForIssuer } from '../support/operator.ts';
 import { waitFor } from '../support/wait.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -51,6 +51,14 @@ describe('npm run dev', () => {
         { description: 'the example key to be Ready', timeoutMs: 60_000 },
       );
       console.error(`[dev test] npm run dev to the first Ready key: ${Date.now() - started} ms`);
+      // The issuer example: the client's key is permitted and listed in the API's verifier.
+      await waitForIssuer(
+        kc,
+        'market-data',
+        'market-data',
+        (issuer) => issuer.status?.activeKeys === 1,
+        'the example verifier to list the quotes key',
+      );
       const runDir = path.dirname(kubeconfig);
       child.kill('SIGINT');
       expect(await exited).toBe(0);
