@@ -22,6 +22,7 @@ import {
   parseVerifierDocument,
   type VerifierDocument,
 } from '../../operator/src/verify/document.ts';
+import { verifierEntry } from '../../operator/src/verify/entry.testing.ts';
 import { followVerifier } from '../../operator/src/verify/follow.ts';
 import { writeSecretVolume } from '../../operator/src/verify/secret-volume.testing.ts';
 import { adminKubeConfig, createTestNamespace, failureStatus, statusCode } from '../support/kube.ts';
@@ -174,6 +175,22 @@ describe('ApiKeyIssuer', () => {
     );
     expect(issuer.status).toMatchObject({ activeKeys: 1, consumers: 1, refusedKeys: 0 });
     expect(issuer.status?.conditions?.[0]).toMatchObject({ status: 'True', reason: 'VerifierUpToDate' });
+
+    // Someone slips a hash of their own into the verifier: keyrotor writes it back from the ApiKeys.
+    const forged = formatKey(
+      { prefix: 'kr', environment: 'production', bits: 256 },
+      new Uint8Array(32).fill(9),
+    );
+    const tampered = { ...document, keys: [...(document?.keys ?? []), verifierEntry(forged, Date.now())] };
+    await core.patchNamespacedSecret(
+      {
+        namespace: apiNamespace,
+        name: 'prices-verifier',
+        body: { data: { [VERIFIER_FILE]: Buffer.from(JSON.stringify(tampered)).toString('base64') } },
+      },
+      mergePatch,
+    );
+    await waitForListed([keyId], 'the forged hash to be gone again');
   });
 
   it('refuses bad issuers and issuerRefs at apply time, with messages a person understands', async () => {
