@@ -36,6 +36,8 @@ export class VerifierDocumentError extends Error {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
+/** RFC 3339 with a zone, as keyrotor writes (toISOString); Date.parse alone would take "2026" too. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 const isStringArray = (value: unknown): value is string[] =>
@@ -52,9 +54,11 @@ function entryProblem(entry: unknown): string | undefined {
     ['notBefore', notBefore],
     ['notAfter', notAfter],
   ] as const) {
-    if (typeof value !== 'string' || Number.isNaN(Date.parse(value)))
+    if (typeof value !== 'string' || !RFC3339.test(value) || Number.isNaN(Date.parse(value)))
       return `${field} must be an RFC 3339 time`;
   }
+  if (Date.parse(notAfter as string) <= Date.parse(notBefore as string))
+    return 'notAfter must be after notBefore';
   if (!isObject(consumer) || typeof consumer.namespace !== 'string' || typeof consumer.name !== 'string')
     return 'consumer must name the ApiKey (namespace, name)';
   return undefined;
@@ -76,9 +80,14 @@ export function parseVerifierDocument(text: string): VerifierDocument {
   if (typeof value.issuer !== 'string') throw new VerifierDocumentError('issuer must be namespace/name');
   if (!Number.isInteger(value.revision)) throw new VerifierDocumentError('revision must be a whole number');
   if (!Array.isArray(value.keys)) throw new VerifierDocumentError('keys must be a list');
+  const seen = new Set<string>();
   value.keys.forEach((entry: unknown, index) => {
     const problem = entryProblem(entry);
     if (problem !== undefined) throw new VerifierDocumentError(`keys[${index}]: ${problem}`);
+    // A key listed twice could carry two sets of scopes or validity; which one a verifier used would be luck.
+    const { keyId } = entry as VerifierEntry;
+    if (seen.has(keyId)) throw new VerifierDocumentError(`keys[${index}]: keyId ${keyId} is listed twice`);
+    seen.add(keyId);
   });
   return value as unknown as VerifierDocument;
 }

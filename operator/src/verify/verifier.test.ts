@@ -117,6 +117,18 @@ describe('parseVerifierDocument', () => {
       'keys[0]: notAfter must be',
     ],
     [JSON.stringify({ ...good, keys: [{ ...entry(key(1)), consumer: 'bot' }] }), 'keys[0]: consumer must'],
+    [
+      JSON.stringify({ ...good, keys: [{ ...entry(key(1)), notBefore: '2026' }] }),
+      'keys[0]: notBefore must be',
+    ],
+    [
+      JSON.stringify({
+        ...good,
+        keys: [entry(key(1), { notBefore: '2026-02-01T00:00:00Z', notAfter: '2026-01-01T00:00:00Z' })],
+      }),
+      'keys[0]: notAfter must be after notBefore',
+    ],
+    [JSON.stringify({ ...good, keys: [entry(key(1)), entry(key(1))] }), 'keys[1]: keyId '],
   ])('refuses %s', (text, message) => {
     expect(() => parseVerifierDocument(text)).toThrow(VerifierDocumentError);
     expect(() => parseVerifierDocument(text)).toThrow(message);
