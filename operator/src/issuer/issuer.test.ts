@@ -5,6 +5,7 @@ import type { ApiKey, ApiKeyIssuer, ApiKeyIssuerSpec, ApiKeySpec } from '../api/
 import { keyHash } from '../keys/format.ts';
 import { decide, type Plan } from '../reconcile/decide.ts';
 import { keySource } from '../reconcile/key-source.testing.ts';
+import { controllerReference } from '../reconcile/owner.ts';
 import type { SecretLike } from '../reconcile/secret.ts';
 import { resolveSpec } from '../reconcile/spec.ts';
 import { VERIFIER_FILE, parseVerifierDocument, type VerifierDocument } from '../verify/document.ts';
@@ -347,6 +348,27 @@ describe('planVerifier', () => {
     expect(plan([swapped]).status.activeKeys).toBe(0);
     const foreignSecret = { ...a.secret, metadata: { ...a.secret?.metadata, ownerReferences: [] } };
     expect(plan([{ ...a, secret: foreignSecret }]).status.activeKeys).toBe(0);
+  });
+
+  it('writes only documents a reader accepts: one entry per key, each valid from now at the latest', () => {
+    const a = issued(apiKey('a'), later(5 * MINUTE));
+    // Another ApiKey's Secret holding a copy of the same key (same data, its own owner).
+    const copy = apiKey('copy');
+    const copied = {
+      apiKey: copy,
+      secret: {
+        ...a.secret,
+        metadata: {
+          ...a.secret?.metadata,
+          ownerReferences: [{ ...controllerReference(copy), controller: true }],
+        },
+      },
+    };
+    const result = plan([a, copied], T0);
+    const document = documentOf(result);
+    expect(document.keys).toHaveLength(1);
+    // Issued "five minutes from now" by a replica whose clock runs ahead: listed as valid from now.
+    expect(document.keys[0]?.notBefore).toBe(T0.toISOString());
   });
 
   it('keeps listing the key of an ApiKey whose spec it cannot read, as the key keeps working', () => {

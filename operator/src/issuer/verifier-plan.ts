@@ -129,7 +129,9 @@ export function entriesFor(
       keyId: id,
       sha256,
       ...about,
-      notBefore: notBefore.toISOString(),
+      // The key is in its Secret now, so it is valid from now at the latest (whatever another replica's
+      // clock said when it was issued); this also keeps notBefore before notAfter, as readers require.
+      notBefore: new Date(Math.min(notBefore.getTime(), now.getTime())).toISOString(),
       notAfter: notAfter.toISOString(),
     });
   };
@@ -193,6 +195,7 @@ export function listedByConsumer(document: VerifierDocument | undefined): Map<st
 function collectKeys(input: VerifierInput, current: VerifierDocument | undefined) {
   const listed = listedByConsumer(current);
   const keys: VerifierEntry[] = [];
+  const seen = new Set<string>();
   let permitted = 0;
   let refused = 0;
   for (const consumer of input.consumers) {
@@ -200,7 +203,11 @@ function collectKeys(input: VerifierInput, current: VerifierDocument | undefined
     const labels = input.namespaceLabels(namespace);
     const was = listed.get(consumerKey({ namespace, name })) ?? [];
     const result = entriesFor(consumer, input.issuer, labels, was, input.now);
-    keys.push(...result.entries);
+    // Readers refuse a document that lists a key twice (two Secrets holding one key, by a copy): the first wins.
+    for (const entry of result.entries) {
+      if (!seen.has(entry.keyId)) keys.push(entry);
+      seen.add(entry.keyId);
+    }
     if (result.standing === 'permitted') permitted += 1;
     else if (result.standing === 'refused') refused += 1;
   }
