@@ -5,12 +5,13 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { formatKey, keyHash } from '../operator/src/keys/format.ts';
+import { formatKey } from '../operator/src/keys/format.ts';
 import {
   VERIFIER_API_VERSION,
   type VerifierDocument,
   type VerifierEntry,
 } from '../operator/src/verify/document.ts';
+import { verifierEntry } from '../operator/src/verify/entry.testing.ts';
 import { Verifier } from '../operator/src/verify/verifier.ts';
 import { appendResults, percentile, repoRoot } from './harness.ts';
 
@@ -29,18 +30,12 @@ const keys = Array.from({ length: listed }, (_, index) => {
   const random = createHash('sha256').update(String(index)).digest();
   return formatKey({ prefix: 'md', environment: 'production', bits: 256 }, random);
 });
-const entries: VerifierEntry[] = keys.map((key, index) => {
-  const sha256 = keyHash(key);
-  return {
-    keyId: sha256.slice(0, 16),
-    sha256,
-    scopes: ['prices:*'],
-    environment: 'production',
-    notBefore: '2026-01-01T00:00:00Z',
+const entries: VerifierEntry[] = keys.map((key, index) =>
+  verifierEntry(key, Date.now(), {
     notAfter: '2100-01-01T00:00:00Z',
     consumer: { namespace: 'clients', name: `client-${index}` },
-  };
-});
+  }),
+);
 const document: VerifierDocument = {
   apiVersion: VERIFIER_API_VERSION,
   issuer: 'market-data/prices',

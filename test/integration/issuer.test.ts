@@ -5,7 +5,6 @@ import os from 'node:os';
 import path from 'node:path';
 
 import {
-  AdmissionregistrationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
@@ -25,7 +24,13 @@ import {
 import { verifierEntry } from '../../operator/src/verify/entry.testing.ts';
 import { followVerifier } from '../../operator/src/verify/follow.ts';
 import { writeSecretVolume } from '../../operator/src/verify/secret-volume.testing.ts';
-import { adminKubeConfig, createTestNamespace, failureStatus, statusCode } from '../support/kube.ts';
+import {
+  adminKubeConfig,
+  createTestNamespace,
+  failureStatus,
+  statusCode,
+  writeFreeze,
+} from '../support/kube.ts';
 import {
   createApiKey,
   createIssuer as createIssuerIn,
@@ -345,29 +350,13 @@ describe('ApiKeyIssuer', () => {
 
   it('revokes a key in its Secret even when its verifier cannot be written, and drops it from the verifier once it can', async () => {
     // The API server refuses writes to the verifier Secret, as an admission policy or a quota might.
-    const admission = kc.makeApiClient(AdmissionregistrationV1Api);
-    const policy = `keyrotor-test-freeze-verifier-${apiNamespace}`;
-    await admission.createValidatingAdmissionPolicy({
-      body: {
-        metadata: { name: policy },
-        spec: {
-          failurePolicy: 'Fail',
-          matchConstraints: {
-            resourceRules: [
-              { apiGroups: [''], apiVersions: ['v1'], resources: ['secrets'], operations: ['UPDATE'] },
-            ],
-          },
-          validations: [
-            {
-              expression: `request.namespace != '${apiNamespace}' || request.name != 'prices-verifier'`,
-              message: 'the verifier is frozen for this test',
-            },
-          ],
-        },
-      },
-    });
-    const removeBinding = () =>
-      admission.deleteValidatingAdmissionPolicyBinding({ name: policy }).catch(() => undefined);
+    const freeze = await writeFreeze(
+      kc,
+      `keyrotor-test-freeze-verifier-${apiNamespace}`,
+      { apiGroups: [''], apiVersions: ['v1'], resources: ['secrets'], operations: ['UPDATE'] },
+      `request.namespace != '${apiNamespace}' || request.name != 'prices-verifier'`,
+      'the verifier is frozen for this test',
+    );
     try {
       await start();
       await createIssuer({ scopes: ['prices:*'] });
@@ -375,9 +364,7 @@ describe('ApiKeyIssuer', () => {
       const keyId = (await waitForReady(kc, clientNamespace, 'leaked')).status?.keyId ?? '';
       await waitForListed([keyId], 'the key');
 
-      await admission.createValidatingAdmissionPolicyBinding({
-        body: { metadata: { name: policy }, spec: { policyName: policy, validationActions: ['Deny'] } },
-      });
+      await freeze.bind();
       // The binding takes effect within moments: wait until a write of the verifier is really refused.
       await waitFor(
         async () => {
@@ -409,7 +396,7 @@ describe('ApiKeyIssuer', () => {
         'Ready=False, VerifierWriteFailed',
       );
 
-      await removeBinding();
+      await freeze.unbind();
       await waitForListed([], 'no key once the verifier can be written again');
       await waitForIssuer(
         kc,
@@ -419,8 +406,7 @@ describe('ApiKeyIssuer', () => {
         'Ready=True again',
       );
     } finally {
-      await removeBinding();
-      await admission.deleteValidatingAdmissionPolicy({ name: policy }).catch(() => undefined);
+      await freeze.remove();
     }
   });
 

@@ -5,7 +5,6 @@ import os from 'node:os';
 import path from 'node:path';
 
 import {
-  AdmissionregistrationV1Api,
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -16,7 +15,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { GROUP, PLURAL, VERSION } from '../../operator/src/api/names.ts';
 import { keyId, parseKey } from '../../operator/src/keys/format.ts';
-import { adminKubeConfig, createDeployment, createTestNamespace, failureStatus } from '../support/kube.ts';
+import {
+  adminKubeConfig,
+  createDeployment,
+  createTestNamespace,
+  failureStatus,
+  writeFreeze,
+} from '../support/kube.ts';
 import {
   createApiKey,
   eventsFor,
@@ -203,36 +208,13 @@ describe('rotation', () => {
 
   it('does not rotate twice when killed between the Secret write and the status write', async () => {
     // The API server refuses keyrotor's status writes, so a rotation gets exactly as far as the Secret.
-    const admission = kc.makeApiClient(AdmissionregistrationV1Api);
-    const policy = `keyrotor-test-freeze-status-${namespace}`;
-    await admission.createValidatingAdmissionPolicy({
-      body: {
-        metadata: { name: policy },
-        spec: {
-          failurePolicy: 'Fail',
-          matchConstraints: {
-            resourceRules: [
-              {
-                apiGroups: [GROUP],
-                apiVersions: [VERSION],
-                resources: ['apikeys/status'],
-                operations: ['UPDATE'],
-              },
-            ],
-          },
-          validations: [
-            {
-              expression: `request.namespace != '${namespace}'`,
-              message: 'status writes are frozen for this test',
-            },
-          ],
-        },
-      },
-    });
-    const removePolicy = async () => {
-      await admission.deleteValidatingAdmissionPolicyBinding({ name: policy }).catch(() => undefined);
-      await admission.deleteValidatingAdmissionPolicy({ name: policy }).catch(() => undefined);
-    };
+    const freeze = await writeFreeze(
+      kc,
+      `keyrotor-test-freeze-status-${namespace}`,
+      { apiGroups: [GROUP], apiVersions: [VERSION], resources: ['apikeys/status'], operations: ['UPDATE'] },
+      `request.namespace != '${namespace}'`,
+      'status writes are frozen for this test',
+    );
     try {
       const kubeconfig = path.join(os.tmpdir(), `${namespace}.kubeconfig`);
       await writeFile(kubeconfig, kc.exportConfig());
@@ -240,9 +222,7 @@ describe('rotation', () => {
       await createApiKey(kc, namespace, 'crash');
       const first = await waitForReady(kc, namespace, 'crash');
 
-      await admission.createValidatingAdmissionPolicyBinding({
-        body: { metadata: { name: policy }, spec: { policyName: policy, validationActions: ['Deny'] } },
-      });
+      await freeze.bind();
       // The binding takes effect within moments: wait until a status write is really refused.
       await waitFor(
         async () => {
@@ -276,7 +256,7 @@ describe('rotation', () => {
       process_ = undefined;
       expect((await readApiKey(kc, namespace, 'crash')).status?.keyId).toBe(first.status?.keyId);
 
-      await removePolicy();
+      await freeze.remove();
       await start();
       const recovered = await waitForReady(kc, namespace, 'crash', { keyIdNot: first.status?.keyId ?? '' });
       expect(recovered.status?.keyId).toBe(rotatedKey);
@@ -284,7 +264,7 @@ describe('rotation', () => {
       expect(recovered.status).toMatchObject({ rotationCount: 1, lastRotateRequest: 'before-crash' });
       expect(recovered.status?.history?.[0]).toMatchObject({ keyId: first.status?.keyId, reason: 'Manual' });
     } finally {
-      await removePolicy();
+      await freeze.remove();
     }
   });
 });

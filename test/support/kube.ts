@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
 
-import { AppsV1Api, CoreV1Api, KubeConfig, type V1PodSpec } from '@kubernetes/client-node';
+import {
+  AdmissionregistrationV1Api,
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  type V1NamedRuleWithOperations,
+  type V1PodSpec,
+} from '@kubernetes/client-node';
 import { inject } from 'vitest';
 
 import { waitFor } from './wait.ts';
@@ -135,4 +142,52 @@ export async function createDeployment(
       },
     },
   });
+}
+
+export interface WriteFreeze {
+  /** Binds the policy: from now on (within moments: wait on a probe) matching writes are refused. */
+  bind(): Promise<void>;
+  /** Unbinds it; writes are accepted again. */
+  unbind(): Promise<void>;
+  /** Removes the policy and its binding. */
+  remove(): Promise<void>;
+}
+
+/**
+ * A ValidatingAdmissionPolicy that refuses the writes `resourceRule` matches unless `allowed` (CEL
+ * over `request`) holds: how tests make the real API server refuse a write, as a policy or quota would.
+ */
+export async function writeFreeze(
+  kc: KubeConfig,
+  name: string,
+  resourceRule: V1NamedRuleWithOperations,
+  allowed: string,
+  message: string,
+): Promise<WriteFreeze> {
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  await admission.createValidatingAdmissionPolicy({
+    body: {
+      metadata: { name },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: { resourceRules: [resourceRule] },
+        validations: [{ expression: allowed, message }],
+      },
+    },
+  });
+  const unbind = async () => {
+    await admission.deleteValidatingAdmissionPolicyBinding({ name }).catch(() => undefined);
+  };
+  return {
+    bind: async () => {
+      await admission.createValidatingAdmissionPolicyBinding({
+        body: { metadata: { name }, spec: { policyName: name, validationActions: ['Deny'] } },
+      });
+    },
+    unbind,
+    remove: async () => {
+      await unbind();
+      await admission.deleteValidatingAdmissionPolicy({ name }).catch(() => undefined);
+    },
+  };
 }
