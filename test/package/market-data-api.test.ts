@@ -27,7 +27,10 @@ const firstDocument = documentOf(
   [
     entryFor(keys.quotes),
     entryFor(keys.rotatedOut, { consumer: { namespace: 'trading', name: 'old' } }),
-    entryFor(keys.expired, { notAfter: new Date(Date.now() - HOUR).toISOString() }),
+    entryFor(keys.expired, {
+      notBefore: new Date(Date.now() - 2 * HOUR).toISOString(),
+      notAfter: new Date(Date.now() - HOUR).toISOString(),
+    }),
     entryFor(keys.candlesOnly, { scopes: ['candles:read'] }),
     entryFor(keys.staging, { environment: 'staging' }),
   ],

@@ -103,7 +103,10 @@ describe('keyrotor/verify', () => {
       documentOf(
         [
           entryFor(keys.valid),
-          entryFor(keys.expired, { notAfter: new Date(Date.now() - HOUR).toISOString() }),
+          entryFor(keys.expired, {
+            notBefore: new Date(Date.now() - 2 * HOUR).toISOString(),
+            notAfter: new Date(Date.now() - HOUR).toISOString(),
+          }),
         ],
         1,
       ),
