@@ -250,7 +250,7 @@ export async function restart(
 }
 
 /** One issuer holds at most about 3,000 keys (a Secret's 1 MiB): the verifier storm uses up to this many. */
-export const VERIFIER_STORM_MAX_KEYS = 2_000;
+const VERIFIER_STORM_MAX_KEYS = 2_000;
 
 /**
  * 5: N keys due at the same moment (one cron tick): time until all rotated; peak request rate. With `issuer`, every key belongs to one ApiKeyIssuer (at most

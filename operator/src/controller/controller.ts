@@ -192,7 +192,7 @@ export class Controller {
         apiKey: (namespace, name) => this.#cachedApiKey(namespace, name),
         issuer: (namespace, name) => this.#cachedIssuer(namespace, name),
         secret: (namespace, name) => this.#cachedSecret(namespace, name),
-        namespaceLabels: (namespace) => this.#namespaces?.get('', namespace)?.metadata?.labels ?? {},
+        namespaceLabels: (namespace) => this.#namespaceLabels(namespace),
         wroteSecret: (namespace, name, written) => {
           if (written === undefined) this.#writtenSecrets.drop(keyOf(namespace, name));
           else this.#writtenSecrets.record(keyOf(namespace, name), written);
@@ -482,6 +482,11 @@ export class Controller {
     return this.#writtenIssuers.read(keyOf(namespace, name), cached);
   }
 
+  /** A namespace's labels, which issuers select consumers by. */
+  #namespaceLabels(namespace: string): Readonly<Record<string, string>> {
+    return this.#namespaces?.get('', namespace)?.metadata?.labels ?? {};
+  }
+
   #cachedSecret(namespace: string, name: string): SecretObject | undefined {
     const cached = this.#informerFor(this.#secrets, namespace)?.get(namespace, name);
     return this.#writtenSecrets.read(keyOf(namespace, name), cached);
@@ -552,7 +557,7 @@ export class Controller {
         : {
             issuer: {
               issuer: this.#cachedIssuer(ref.namespace, ref.name),
-              namespaceLabels: this.#namespaces?.get('', namespace)?.metadata?.labels ?? {},
+              namespaceLabels: this.#namespaceLabels(namespace),
             },
           };
     const plan = decide({ apiKey, secret, now: this.#now(), config: this.#decideConfig, ...issuer });
