@@ -12,7 +12,8 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts'],
+          // test/security: the adversarial suite, acting with a tenant's token (test/support/tenant.ts).
+          include: ['test/integration/**/*.test.ts', 'test/security/**/*.test.ts'],
           // One control plane for the whole run; tests isolate by namespace.
           globalSetup: ['test/cluster/global-setup.ts'],
           testTimeout: 60_000,

@@ -69,7 +69,14 @@ function stored(manifest: SecretLike | undefined): SecretLike | undefined {
 }
 
 const rebuild = (verifierSecret: SecretLike | undefined) =>
-  planVerifier({ issuer, consumers, namespaceLabels: () => ({}), verifierSecret, now });
+  planVerifier({
+    issuer,
+    consumers,
+    namespaceLabels: () => ({}),
+    verifierSecret,
+    now,
+    sealKey: keys.sealKey,
+  });
 const first = rebuild(undefined);
 const listed = first.status.activeKeys ?? 0;
 if (listed !== 2 * count || first.write === undefined)

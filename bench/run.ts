@@ -1,4 +1,4 @@
-// npm run bench -- [--scenario all|converge|floor|steady|restart|storm|verifier-storm|unrelated|latency] [--keys N]
+// npm run bench -- [--scenario all|converge|floor|steady|restart|storm|verifier-storm|unrelated|latency|fairness] [--keys N]
 // Runs the scenarios on a fresh local control plane, prints the results as JSON and appends them to
 // bench/RESULTS.md with the machine and commit.
 import { mkdtemp } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_BURST, DEFAULT_QPS } from '../operator/src/controller/controller.ts';
 import { controlPlaneBinaries } from '../test/cluster/binaries.ts';
 import { startControlPlane } from '../test/cluster/control-plane.ts';
+import { fairness } from './fairness.ts';
 import { appendResults, commit, machine, repoRoot } from './harness.ts';
 import {
   converge,
@@ -33,6 +34,7 @@ const SCENARIOS = [
   'verifier-storm',
   'unrelated',
   'latency',
+  'fairness',
 ] as const;
 const { values } = parseArgs({
   options: {
@@ -104,6 +106,7 @@ try {
   }
   if (wants('unrelated')) results.unrelated = await step('unrelated', () => unrelated(ctx, 'unrelated'));
   if (wants('latency')) results.latency = await step('latency', () => latency(ctx, 'latency'));
+  if (wants('fairness')) results.fairness = await step('fairness', () => fairness(ctx, 'fairness'));
 } finally {
   await controlPlane.stop();
 }

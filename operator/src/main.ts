@@ -4,6 +4,7 @@ import { OptionsError, USAGE, parseOptions } from './cli/options.ts';
 import { Controller } from './controller/controller.ts';
 import { generateKey } from './keys/format.ts';
 import { loadKubeConfig } from './kube/client.ts';
+import { errorFields, safeErrorMessage } from './kube/errors.ts';
 import { LeaderElector } from './kube/leader-election.ts';
 import { createLogger } from './observability/logger.ts';
 import { startServer } from './observability/server.ts';
@@ -27,7 +28,8 @@ async function main(): Promise<number> {
   try {
     kc = loadKubeConfig(options.kubeconfig);
   } catch (error) {
-    logger.fatal({ err: error }, 'could not load a kubeconfig');
+    // Never the error itself: js-yaml quotes the source around a syntax error, token and all.
+    logger.fatal({ error: { message: safeErrorMessage(error) } }, 'could not load a kubeconfig');
     return 1;
   }
   const stopping = new AbortController();
@@ -66,7 +68,9 @@ async function main(): Promise<number> {
     manageReaders: options.manageReaders,
     burst: options.burst,
     decideConfig: { generateKey, rotationJitterMs: options.rotationJitterMs },
+    minRotationIntervalMs: options.minRotationIntervalMs,
     verifierBatchMs: options.verifierBatchMs,
+    sealSecret: options.sealSecret,
     ...(elector ? { writeBudgetMs: () => elector.writeBudgetMs() } : {}),
   });
 
@@ -84,7 +88,7 @@ async function main(): Promise<number> {
     // SIGHUP: relist everything from the API server and look at every ApiKey again.
     process.on('SIGHUP', () => {
       controller.relist().catch((error: unknown) => {
-        logger.warn({ err: error }, 'relist failed');
+        logger.warn({ error: errorFields(error) }, 'relist failed');
       });
     });
   });
@@ -146,10 +150,21 @@ async function main(): Promise<number> {
 
 const STOP_DEADLINE_MS = 25_000;
 
+// Whatever fails unexpectedly is printed as one scrubbed line: never a client exception's response,
+// nor the source a parser quotes.
 process.on('unhandledRejection', (reason) => {
-  process.stderr.write(`keyrotor: unhandled rejection: ${String(reason)}\n`);
+  process.stderr.write(`keyrotor: unhandled rejection: ${safeErrorMessage(reason)}\n`);
+  process.exit(1);
+});
+process.on('uncaughtException', (error) => {
+  process.stderr.write(`keyrotor: uncaught exception: ${safeErrorMessage(error)}\n`);
   process.exit(1);
 });
 
 // Exit explicitly: an idle keep-alive connection of the HTTP client must not keep a stopped operator alive.
-process.exit(await main());
+process.exit(
+  await main().catch((error: unknown) => {
+    process.stderr.write(`keyrotor: ${safeErrorMessage(error)}\n`);
+    return 1;
+  }),
+);

@@ -379,6 +379,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       started = Date.now();
       await applyCrds(kubectl, kubeconfig, options.crdDir);
       log(`CRDs from ${options.crdDir} established in ${Date.now() - started} ms`);
+      // keyrotor's own namespace, as an install makes it: its seal key Secret lives there by default.
+      await core
+        .createNamespace({ body: { metadata: { name: 'keyrotor-system' } } })
+        .catch((error: unknown) => {
+          if ((error as { code?: number }).code !== 409) throw error;
+        });
     }
 
     started = Date.now();

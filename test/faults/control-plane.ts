@@ -45,7 +45,13 @@ export async function startFaultControlPlane(): Promise<FaultControlPlane> {
       return component.pid;
     },
     createNamespace: async (name) => {
-      await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+      // keyrotor-system is made with the control plane (keyrotor's own namespace: its seal key).
+      await kc
+        .makeApiClient(CoreV1Api)
+        .createNamespace({ body: { metadata: { name } } })
+        .catch((error: unknown) => {
+          if (!(name === 'keyrotor-system' && (error as { code?: number }).code === 409)) throw error;
+        });
     },
   };
 }

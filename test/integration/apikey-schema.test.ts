@@ -2,7 +2,7 @@
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { GROUP, PLURAL, VERSION } from '../../operator/src/api/names.ts';
+import { GROUP, ISSUER_PLURAL, PLURAL, VERSION } from '../../operator/src/api/names.ts';
 import type { ApiKeySpec } from '../../operator/src/api/types.ts';
 import { adminKubeConfig, createTestNamespace, failureStatus } from '../support/kube.ts';
 import { apiKeyManifest, createApiKey, readApiKey } from '../support/operator.ts';
@@ -79,6 +79,72 @@ describe('the ApiKey schema', () => {
   ])('refuses %j with a clear message', async (spec, message) => {
     expect(await rejection(spec)).toContain(message);
   });
+
+  it.each([
+    ['1h', '59m59s'],
+    ['1h', '55m1s'],
+    ['1d', '23h56m'],
+    ['2d', '47h59m'],
+  ])(
+    'refuses expiresAfter %s with rotateBefore %s (under 5m between rotations), naming spec.rotation.rotateBefore',
+    async (expiresAfter, rotateBefore) => {
+      const message = await rejection({ expiresAfter, rotation: { rotateBefore } });
+      // The error's field path (the rule's fieldPath) and its message both name the field.
+      expect(message).toContain('spec.rotation.rotateBefore: Invalid value: ');
+      expect(message).toContain(
+        `spec.rotation.rotateBefore "${rotateBefore}" leaves less than 5m between automatic rotations of a key with expiresAfter "${expiresAfter}"`,
+      );
+      expect(message).toContain('rotateBefore may be at most expiresAfter minus 5m');
+    },
+  );
+
+  it.each([
+    ['1h', '55m'],
+    ['1h', '30m'],
+    ['1d', '23h55m'],
+    ['2d', '1d'],
+    ['90d', '89d'],
+  ])(
+    'accepts expiresAfter %s with rotateBefore %s (at least 5m between rotations)',
+    async (expiresAfter, rotateBefore) => {
+      const name = `interval-${expiresAfter}-${rotateBefore}`;
+      await createApiKey(kc, namespace, name, { expiresAfter, rotation: { rotateBefore } });
+      expect((await readApiKey(kc, namespace, name)).spec.rotation?.rotateBefore).toBe(rotateBefore);
+    },
+  );
+
+  it('says only that rotateBefore must be shorter than expiresAfter when it is not', async () => {
+    const message = await rejection({ expiresAfter: '1h', rotation: { rotateBefore: '2h' } });
+    expect(message).toContain('rotation.rotateBefore must be shorter than expiresAfter');
+    expect(message).not.toContain('leaves less than 5m');
+  });
+
+  const createNamed = (plural: string, kind: string, name: string, spec: object) =>
+    custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural,
+      body: { apiVersion: `${GROUP}/${VERSION}`, kind, metadata: { name, namespace }, spec },
+    });
+
+  it.each([
+    [PLURAL, 'ApiKey', { scopes: ['prices:read'] }],
+    [ISSUER_PLURAL, 'ApiKeyIssuer', { scopes: ['prices:*'] }],
+  ])(
+    'refuses %s named with 64 characters, which cannot be a label value, naming metadata.name',
+    async (plural, kind, spec) => {
+      const long = `n${'x'.repeat(63)}`;
+      const { code, body } = await failureStatus(createNamed(plural, kind, long, spec));
+      expect(code).toBe(422);
+      expect((JSON.parse(body) as { message: string }).message).toContain(
+        `metadata.name "${long}" is longer than 63 characters: keyrotor puts the name of an ${kind} in a label value`,
+      );
+      const longest = `m${'x'.repeat(62)}`;
+      const created = (await createNamed(plural, kind, longest, spec)) as { metadata: { name: string } };
+      expect(created.metadata.name).toBe(longest);
+    },
+  );
 
   it('refuses a change of secretName, which would strand the workloads mounting the Secret', async () => {
     await createApiKey(kc, namespace, 'fixed-name', { secretName: 'first' });

@@ -242,6 +242,8 @@ describe('the Helm chart', () => {
       workloads,
       '--leader-elect',
       `--leader-election-namespace=${releaseNamespace}`,
+      // The chart runs it with POD_NAMESPACE set: the seal key lives in the release namespace.
+      `--seal-secret=${releaseNamespace}/keyrotor-seal`,
       '--leader-election-id=cw-keyrotor',
       '--instance=cw-0',
     ]);
@@ -330,7 +332,11 @@ describe('the Helm chart', () => {
       '--set',
       `watchNamespaces={${listed}}`,
     ]);
-    const operator = await startOperatorProcess(kubeconfig, ['--namespaces', listed]);
+    const operator = await startOperatorProcess(kubeconfig, [
+      '--namespaces',
+      listed,
+      `--seal-secret=${releaseNamespace}/keyrotor-seal`,
+    ]);
     try {
       await createApiKey(kc, listed, 'scoped');
       await waitForReady(kc, listed, 'scoped');

@@ -33,6 +33,10 @@ export const ANNOTATION_ISSUE_REASON = 'keyrotor.dev/issue-reason';
 export const ANNOTATION_ROTATE_HANDLED = 'keyrotor.dev/rotate-handled';
 /** On a Secret whose key was revoked: the revoked key's id (the Secret then holds no key). */
 export const ANNOTATION_REVOKED_KEY_ID = 'keyrotor.dev/revoked-key-id';
+/** On a Secret: the key sequence, one more with every change of key (docs/adr/0002-sealed-key-secrets.md). */
+export const ANNOTATION_KEY_SEQUENCE = 'keyrotor.dev/key-sequence';
+/** On a Secret: keyrotor's seal (an HMAC under its own key) over the fields that decide validity. */
+export const ANNOTATION_SEAL = 'keyrotor.dev/seal';
 /** On an existing Secret keyrotor does not own: "true" lets keyrotor take it over (and replace its data). */
 export const ANNOTATION_ADOPT = 'keyrotor.dev/adopt';
 /** On an ApiKey: any new value asks for one rotation. */

@@ -73,6 +73,11 @@ export interface ApiKeyStatus {
   graceEndsAt?: string;
   /** The last value of the keyrotor.dev/rotate annotation acted on. */
   lastRotateRequest?: string;
+  /**
+   * The key sequence of the Secret keyrotor last wrote: one more with every change of key. A sealed
+   * Secret with a lower one is an earlier state put back (docs/adr/0002-sealed-key-secrets.md).
+   */
+  keySequence?: number;
   /** Failed attempts at the current rotation; absent when the last one succeeded. */
   failedAttempts?: number;
   /** The last keys retired, newest first (at most 10). */

@@ -13,12 +13,21 @@ describe('operator options', () => {
       qps: 100,
       burst: 200,
       rotationJitterMs: 0,
+      minRotationIntervalMs: 300_000,
       verifierBatchMs: 1_000,
       serve: { host: '0.0.0.0', port: 8080 },
       manageReaders: true,
+      sealSecret: { namespace: 'keyrotor-system', name: 'keyrotor-seal' },
       leaderElection: undefined,
     });
     expect(parseOptions(['--no-manage-readers'], {})).toMatchObject({ manageReaders: false });
+    expect(parseOptions([], { POD_NAMESPACE: 'ops' })).toMatchObject({
+      sealSecret: { namespace: 'ops', name: 'keyrotor-seal' },
+    });
+    expect(parseOptions(['--seal-secret', 'vault/seal'], {})).toMatchObject({
+      sealSecret: { namespace: 'vault', name: 'seal' },
+    });
+    expect(() => parseOptions(['--seal-secret', 'no-slash'], {})).toThrow(/--seal-secret/);
   });
 
   it('reads flags before environment variables', () => {
@@ -32,8 +41,11 @@ describe('operator options', () => {
         '5m',
         '--verifier-batch-interval',
         '250ms',
+        '--min-rotation-interval',
+        '10m',
       ],
       {
+        KEYROTOR_MIN_ROTATION_INTERVAL: '1m',
         KEYROTOR_NAMESPACES: 'c',
         KEYROTOR_CONCURRENCY: '2',
         KEYROTOR_LOG_LEVEL: 'debug',
@@ -45,6 +57,27 @@ describe('operator options', () => {
       logLevel: 'debug',
       rotationJitterMs: 300_000,
       verifierBatchMs: 250,
+      minRotationIntervalMs: 600_000,
+    });
+  });
+
+  it('reads --min-rotation-interval from the environment and the config file too, 0s turning it off', () => {
+    const file = (path: string) => {
+      if (path !== '/etc/keyrotor/config.yaml') throw new Error(`ENOENT: ${path}`);
+      return 'min-rotation-interval: 15m\n';
+    };
+    expect(parseOptions([], { KEYROTOR_MIN_ROTATION_INTERVAL: '90s' })).toMatchObject({
+      minRotationIntervalMs: 90_000,
+    });
+    expect(parseOptions(['--config', '/etc/keyrotor/config.yaml'], {}, file)).toMatchObject({
+      minRotationIntervalMs: 900_000,
+    });
+    expect(
+      parseOptions(['--config', '/etc/keyrotor/config.yaml'], { KEYROTOR_MIN_ROTATION_INTERVAL: '2m' }, file),
+    ).toMatchObject({ minRotationIntervalMs: 120_000 });
+    expect(parseOptions(['--min-rotation-interval=0s'], {})).toMatchObject({ minRotationIntervalMs: 0 });
+    expect(parseOptions(['--min-rotation-interval=1h'], {})).toMatchObject({
+      minRotationIntervalMs: 3_600_000,
     });
   });
 
@@ -55,6 +88,8 @@ describe('operator options', () => {
     [['--namespaces', 'Bad_NS'], '--namespaces: "Bad_NS" is not a namespace name'],
     [['--kube-api-qps=0'], '--kube-api-qps: "0" must be a number from 1'],
     [['--rotation-jitter', 'soon'], '--rotation-jitter: "soon" is not a duration'],
+    [['--min-rotation-interval', 'often'], '--min-rotation-interval: "often" is not a duration'],
+    [['--min-rotation-interval', '1h1s'], '--min-rotation-interval: "1h1s" must be from 0s to 1h'],
     [['--verifier-batch-interval', '5ms'], '--verifier-batch-interval: "5ms" must be from 100ms to 1m'],
     [['--verifier-batch-interval', '2m'], '--verifier-batch-interval: "2m" must be from 100ms to 1m'],
     [['--frobnicate'], "Unknown option '--frobnicate'"],

@@ -20,12 +20,16 @@ export interface OperatorOptions {
   readonly qps: number;
   readonly burst: number;
   readonly rotationJitterMs: number;
+  /** Automatic rotations (expiry, schedule) of one key are at least this far apart; 0 turns it off. */
+  readonly minRotationIntervalMs: number;
   /** New and rotated keys reach issuers' verifier Secrets in batches this far apart. */
   readonly verifierBatchMs: number;
   /** host:port of /healthz, /readyz and /metrics; undefined when turned off. */
   readonly serve: { readonly host: string; readonly port: number } | undefined;
   /** Keep reader RBAC per ApiKey and the readers ConfigMap per namespace (spec.readers). */
   readonly manageReaders: boolean;
+  /** The Secret of keyrotor's seal key, in its own namespace (kube/seal-key.ts). */
+  readonly sealSecret: { readonly namespace: string; readonly name: string };
   /** Leader election on a Lease; undefined when off (one replica). */
   readonly leaderElection:
     { readonly namespace: string; readonly name: string; readonly timings: LeaseTimings } | undefined;
@@ -46,9 +50,14 @@ Options (each also from the environment variable in brackets):
   --bind-address <a:p>    serve /healthz, /readyz and /metrics here; 0 turns it off; default 0.0.0.0:8080 [KEYROTOR_BIND_ADDRESS]
   --no-manage-readers     do not keep RBAC and the mount policy's ConfigMap for spec.readers [KEYROTOR_MANAGE_READERS=false]
   --rotation-jitter <d>   spread rotations due at one instant over this window, e.g. 5m; default 0s [KEYROTOR_ROTATION_JITTER]
+  --min-rotation-interval <d>
+                          automatic rotations (expiry, schedule) of one key are at least this far apart;
+                          0s to 1h, 0s turns the limit off; default 5m [KEYROTOR_MIN_ROTATION_INTERVAL]
   --verifier-batch-interval <d>
                           new and rotated keys reach an issuer's verifier Secret in one write per
                           interval (removals are immediate); 100ms to 1m, default 1s [KEYROTOR_VERIFIER_BATCH_INTERVAL]
+  --seal-secret <ns/name> the Secret of keyrotor's seal key (made if missing; back it up, losing it replaces
+                          every key); default keyrotor-seal in the Pod's namespace, else keyrotor-system [KEYROTOR_SEAL_SECRET]
   --leader-elect          run as one of several replicas: only the holder of a Lease writes [KEYROTOR_LEADER_ELECT=true]
   --leader-election-namespace <ns>
                           namespace of the Lease; default the Pod's own namespace [POD_NAMESPACE]
@@ -65,6 +74,12 @@ Options (each also from the environment variable in brackets):
 export class OptionsError extends Error {
   override readonly name = 'OptionsError';
 }
+
+/**
+ * The shortest lifetime an ApiKey may have (the CRD's expiresAfter >= 1h): a longer minimum interval
+ * would hold a rotation past its key's expiry.
+ */
+const MAX_MIN_ROTATION_INTERVAL_MS = 3_600_000;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -97,9 +112,11 @@ const FLAGS = {
   'kube-api-qps': { type: 'string' },
   'kube-api-burst': { type: 'string' },
   'rotation-jitter': { type: 'string' },
+  'min-rotation-interval': { type: 'string' },
   'verifier-batch-interval': { type: 'string' },
   'bind-address': { type: 'string' },
   'manage-readers': { type: 'boolean' },
+  'seal-secret': { type: 'string' },
   'leader-elect': { type: 'boolean' },
   'leader-election-namespace': { type: 'string' },
   'leader-election-id': { type: 'string' },
@@ -142,6 +159,14 @@ function durationOf(flag: string, text: string): number {
   const ms = parseDuration(text);
   if (ms === undefined)
     throw new OptionsError(`--${flag}: "${text}" is not a duration such as 30s, 5m or 1h`);
+  return ms;
+}
+
+/** --min-rotation-interval: 0s (no limit) to 1h. */
+function minRotationIntervalOf(text: string): number {
+  const ms = text === '0' ? 0 : durationOf('min-rotation-interval', text);
+  if (ms > MAX_MIN_ROTATION_INTERVAL_MS)
+    throw new OptionsError(`--min-rotation-interval: "${text}" must be from 0s to 1h`);
   return ms;
 }
 
@@ -215,6 +240,9 @@ export function parseOptions(
   }
   const jitterText = pick('rotation-jitter', 'KEYROTOR_ROTATION_JITTER', '0s');
   const rotationJitterMs = jitterText === '0' ? 0 : durationOf('rotation-jitter', jitterText);
+  const minRotationIntervalMs = minRotationIntervalOf(
+    pick('min-rotation-interval', 'KEYROTOR_MIN_ROTATION_INTERVAL', '5m'),
+  );
   const batchText = pick('verifier-batch-interval', 'KEYROTOR_VERIFIER_BATCH_INTERVAL', '1s');
   const verifierBatchMs = leaseTimingOf('verifier-batch-interval', batchText);
   if (verifierBatchMs < 100 || verifierBatchMs > 60_000)
@@ -229,13 +257,28 @@ export function parseOptions(
     qps: numberIn('kube-api-qps', pick('kube-api-qps', 'KEYROTOR_KUBE_API_QPS', '100'), 1, 10_000),
     burst: numberIn('kube-api-burst', pick('kube-api-burst', 'KEYROTOR_KUBE_API_BURST', '200'), 1, 100_000),
     rotationJitterMs,
+    minRotationIntervalMs,
     verifierBatchMs,
     serve: bindAddress(pick('bind-address', 'KEYROTOR_BIND_ADDRESS', '0.0.0.0:8080')),
     manageReaders: bool('manage-readers', 'KEYROTOR_MANAGE_READERS', true),
+    sealSecret: sealSecret(
+      pick(
+        'seal-secret',
+        'KEYROTOR_SEAL_SECRET',
+        `${env.POD_NAMESPACE ?? podNamespace(readFile) ?? 'keyrotor-system'}/keyrotor-seal`,
+      ),
+    ),
     leaderElection: bool('leader-elect', 'KEYROTOR_LEADER_ELECT', false)
       ? leaderElection(pick, readFile)
       : undefined,
   };
+}
+
+function sealSecret(text: string): OperatorOptions['sealSecret'] {
+  const [namespace = '', name = '', extra] = text.split('/');
+  if (extra !== undefined || !DNS_LABEL.test(namespace) || !DNS_LABEL.test(name))
+    throw new OptionsError(`--seal-secret: "${text}" must be namespace/name`);
+  return { namespace, name };
 }
 
 function leaderElection(

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 
 import {
   GROUP,
+  ISSUER_KIND,
   ISSUER_PLURAL,
   LABEL_API_KEY,
   LABEL_ISSUER,
@@ -24,9 +25,10 @@ import { referencesIssuer } from '../issuer/verifier-plan.ts';
 import { generateKey } from '../keys/format.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { NOT_LEADER, makeClient, type ClientOptions } from '../kube/client.ts';
-import { KubeError, isConflict, isNotFound } from '../kube/errors.ts';
+import { KubeError, errorFields, failureSummary, isConflict, isNotFound } from '../kube/errors.ts';
 import { ResilientInformer } from '../kube/informer.ts';
 import { TokenBucket } from '../kube/rate-limiter.ts';
+import { DEFAULT_SEAL_SECRET_NAME, loadSealKey, type SealSecretRef } from '../kube/seal-key.ts';
 import { WorkloadRestarter } from '../kube/restarter.ts';
 import { KubeWriter } from '../kube/writes.ts';
 import { writeAudit } from '../observability/audit.ts';
@@ -37,6 +39,7 @@ import {
   READERS_CONFIGMAP,
   desiredReaderRbac,
   desiredReadersData,
+  holdsLiveKey,
   rbacDiffers,
   readerRbacName,
 } from '../reconcile/readers.ts';
@@ -68,7 +71,18 @@ export interface ControllerOptions {
    */
   readonly relistMs?: number;
   readonly now?: () => Date;
-  readonly decideConfig?: DecideConfig;
+  /** Everything decide() needs but the seal key, which the controller loads when it starts. */
+  readonly decideConfig?: Omit<DecideConfig, 'sealKey'>;
+  /**
+   * The Secret that holds keyrotor's seal key (kube/seal-key.ts), created if missing: in keyrotor's own
+   * namespace, never one a tenant may write. Default keyrotor-system/keyrotor-seal.
+   */
+  readonly sealSecret?: SealSecretRef;
+  /**
+   * Automatic rotations of one key are at least this far apart (DecideConfig.minRotationIntervalMs;
+   * `--min-rotation-interval`). A decideConfig that sets its own value keeps it.
+   */
+  readonly minRotationIntervalMs?: number;
   /** Counts API requests by HTTP method (metrics, benchmarks, tests). */
   readonly onRequest?: (method: string) => void;
   /** Client-side request rate limit for the whole process (client-go's QPS and burst). */
@@ -91,6 +105,11 @@ export interface ControllerOptions {
    * valid (revoked, deleted, refused) are removed at once. Default 1 s.
    */
   readonly verifierBatchMs?: number;
+  /**
+   * The largest verifier document written, in bytes of JSON (default MAX_VERIFIER_BYTES, what a
+   * Secret holds). Beyond it removals are still written and new keys held back (VerifierTooLarge).
+   */
+  readonly verifierMaxBytes?: number;
 }
 
 /** controller-runtime's defaults are 20/30. keyrotor makes 4 requests per new key and 3 per rotation:
@@ -99,6 +118,11 @@ export const DEFAULT_QPS = 100;
 export const DEFAULT_BURST = 200;
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+/** The same client options without the leader's write fence. */
+function unfenced(options: ClientOptions): ClientOptions {
+  const { writeBudgetMs: _fence, ...rest } = options;
+  return rest;
+}
 /** Queue keys of namespaces whose readers ConfigMap needs a look (ApiKey keys are "namespace/name"). */
 const READERS_KEY_PREFIX = '#readers/';
 const DEFAULT_VERIFIER_BATCH_MS = 1_000;
@@ -125,7 +149,9 @@ export class Controller {
   readonly #queue: WorkQueue;
   readonly #verifiers: IssuerVerifiers;
   readonly #now: () => Date;
-  readonly #decideConfig: DecideConfig;
+  readonly #decideConfig: Omit<DecideConfig, 'sealKey'>;
+  /** Loaded in start(), before the first reconcile. */
+  #sealKey: Uint8Array | undefined;
   readonly #clientOptions: ClientOptions;
   readonly #restarter: WorkloadRestarter;
   /** The operator's Prometheus metrics (served by the caller). */
@@ -140,7 +166,10 @@ export class Controller {
     this.#options = options;
     this.#logger = options.logger;
     this.#now = options.now ?? (() => new Date());
-    this.#decideConfig = options.decideConfig ?? { generateKey };
+    const decideConfig = options.decideConfig ?? { generateKey };
+    const minRotationIntervalMs = decideConfig.minRotationIntervalMs ?? options.minRotationIntervalMs;
+    this.#decideConfig =
+      minRotationIntervalMs === undefined ? decideConfig : { ...decideConfig, minRotationIntervalMs };
     this.#leading = options.writeBudgetMs === undefined;
     const limiter = new TokenBucket(options.qps ?? DEFAULT_QPS, options.burst ?? DEFAULT_BURST);
     this.metrics = new OperatorMetrics({
@@ -183,7 +212,10 @@ export class Controller {
       },
       onFailure: (key, error, retryInMs) => {
         this.metrics.queueRetries.inc();
-        this.#logger.warn({ err: error, apiKey: key, retryInMs }, 'reconcile failed; will retry');
+        this.#logger.warn(
+          { error: errorFields(error), apiKey: key, retryInMs },
+          'reconcile failed; will retry',
+        );
       },
     });
     this.#verifiers = new IssuerVerifiers({
@@ -193,6 +225,7 @@ export class Controller {
         issuer: (namespace, name) => this.#cachedIssuer(namespace, name),
         secret: (namespace, name) => this.#cachedSecret(namespace, name),
         namespaceLabels: (namespace) => this.#namespaceLabels(namespace),
+        sealKey: () => this.#requireSealKey(),
         wroteSecret: (namespace, name, written) => {
           if (written === undefined) this.#writtenSecrets.drop(keyOf(namespace, name));
           else this.#writtenSecrets.record(keyOf(namespace, name), written);
@@ -207,6 +240,7 @@ export class Controller {
       logger: options.logger,
       now: this.#now,
       batchMs: options.verifierBatchMs ?? DEFAULT_VERIFIER_BATCH_MS,
+      ...(options.verifierMaxBytes === undefined ? {} : { maxBytes: options.verifierMaxBytes }),
     });
     this.#makeInformers();
   }
@@ -241,7 +275,10 @@ export class Controller {
                   namespace,
                   plural: PLURAL,
                 })) as KubernetesListObject<ApiKey>,
-          onChange: (apiKey) => {
+          onChange: (apiKey, change) => {
+            // A deleted ApiKey must not be served from what keyrotor last wrote of it.
+            if (change === 'delete')
+              this.#writtenApiKeys.deleted(keyOf(apiKey.metadata.namespace, apiKey.metadata.name), apiKey);
             this.#queue.add(keyOf(apiKey.metadata.namespace, apiKey.metadata.name));
             if (this.#options.manageReaders !== false)
               this.#queue.add(READERS_KEY_PREFIX + apiKey.metadata.namespace);
@@ -263,11 +300,26 @@ export class Controller {
                   namespace,
                   labelSelector: MANAGED_SECRET_SELECTOR,
                 }),
-          onChange: (secret) => {
+          onChange: (secret, change) => {
+            const secretNamespace = secret.metadata?.namespace;
+            // Deleted (or relabelled out of the watch): no longer served from what keyrotor wrote.
+            if (change === 'delete' && secretNamespace && secret.metadata?.name)
+              this.#writtenSecrets.deleted(keyOf(secretNamespace, secret.metadata.name), secret);
             this.#enqueueOwner(secret);
-            const issuer = secret.metadata?.labels?.[LABEL_ISSUER];
-            if (issuer !== undefined && secret.metadata?.namespace)
-              this.#verifiers.verifierSecretChanged(secret.metadata.namespace, issuer);
+            if (!secretNamespace) return;
+            // A verifier Secret's issuer, by its label and by its owner (an edit may have changed the label).
+            const issuers = new Set<string>();
+            const label = secret.metadata?.labels?.[LABEL_ISSUER];
+            if (label !== undefined) issuers.add(label);
+            for (const owner of secret.metadata?.ownerReferences ?? []) {
+              if (
+                owner.controller === true &&
+                owner.kind === ISSUER_KIND &&
+                owner.apiVersion.startsWith(`${GROUP}/`)
+              )
+                issuers.add(owner.name);
+            }
+            for (const issuer of issuers) this.#verifiers.verifierSecretChanged(secretNamespace, issuer);
           },
         }),
       );
@@ -291,7 +343,9 @@ export class Controller {
                   namespace,
                   plural: ISSUER_PLURAL,
                 })) as KubernetesListObject<ApiKeyIssuer>,
-          onChange: (issuer) => {
+          onChange: (issuer, change) => {
+            if (change === 'delete')
+              this.#writtenIssuers.deleted(keyOf(issuer.metadata.namespace, issuer.metadata.name), issuer);
             this.#onIssuerChange(issuer);
           },
         }),
@@ -384,6 +438,13 @@ export class Controller {
    */
   async start(signal?: AbortSignal): Promise<void> {
     const started = Date.now();
+    this.#sealKey = await loadSealKey(
+      this.#options.kc,
+      this.#options.sealSecret ?? { namespace: 'keyrotor-system', name: DEFAULT_SEAL_SECRET_NAME },
+      // Not fenced by leadership: a standby needs the seal key too, and its creation is settled by the
+      // API server (one create wins, the others read it).
+      unfenced(this.#clientOptions),
+    );
     await Promise.all(this.#informers().map((informer) => informer.start(signal)));
     this.#started = true;
     this.#logger.info(
@@ -393,7 +454,7 @@ export class Controller {
     this.#relistTimer = setInterval(
       () => {
         this.relist().catch((error: unknown) => {
-          this.#logger.warn({ err: error }, 'periodic relist failed; the watches go on');
+          this.#logger.warn({ error: errorFields(error) }, 'periodic relist failed; the watches go on');
         });
       },
       this.#options.relistMs ?? 60 * 60_000,
@@ -467,6 +528,12 @@ export class Controller {
     }
   }
 
+  #requireSealKey(): Uint8Array {
+    if (this.#sealKey === undefined)
+      throw new Error('the seal key is loaded in start(), before any reconcile');
+    return this.#sealKey;
+  }
+
   /** The informer of `namespace`: the only one when watching all namespaces. */
   #informerFor<T>(informers: readonly T[], namespace: string): T | undefined {
     return informers.length === 1 ? informers[0] : informers[this.#options.namespaces.indexOf(namespace)];
@@ -492,13 +559,26 @@ export class Controller {
     return this.#writtenSecrets.read(keyOf(namespace, name), cached);
   }
 
-  /** The Role and RoleBinding that let the ApiKey's readers read its Secret: created, repaired or removed. */
+  /**
+   * The Role and RoleBinding that let the ApiKey's readers read its Secret: created, repaired or removed.
+   * Called after the reconcile's status write: the grant follows the ApiKey as just decided (the cached
+   * ApiKey reads that write back) and the Secret as keyrotor's cache has it, with any write of this
+   * reconcile. A Secret keyrotor does not label is not cached, so it is never granted; one that is cached
+   * but owned by no ApiKey, or another, is not either (holdsLiveKey).
+   */
   async #reconcileReaderRbac(apiKey: ApiKey): Promise<void> {
     const { namespace } = apiKey.metadata;
     const name = readerRbacName(apiKey);
     const role = this.#informerFor(this.#roles, namespace)?.get(namespace, name);
     const binding = this.#informerFor(this.#bindings, namespace)?.get(namespace, name);
-    const desired = desiredReaderRbac(apiKey);
+    const decided = this.#cachedApiKey(namespace, apiKey.metadata.name);
+    const desired =
+      decided === undefined
+        ? undefined
+        : desiredReaderRbac(
+            decided,
+            holdsLiveKey(decided, this.#cachedSecret(namespace, secretNameOf(decided))),
+          );
     if (desired === undefined) {
       if (role !== undefined || binding !== undefined) await this.#writer.deleteReaderRbac(namespace, name);
     } else if (rbacDiffers(desired, role, binding)) {
@@ -506,12 +586,18 @@ export class Controller {
     }
   }
 
-  /** The namespace's readers ConfigMap, which the mount policy reads, from all its ApiKeys. */
+  /**
+   * The namespace's readers ConfigMap, which the mount policy reads, from all its ApiKeys: only those
+   * that own a live key in their Secret (holdsLiveKey) have an entry, read through the recent writes so
+   * a status just written counts.
+   */
   async #reconcileReadersConfigMap(namespace: string): Promise<void> {
-    const apiKeys = (this.#informerFor(this.#apiKeys, namespace)?.list() ?? []).filter(
-      (apiKey) => apiKey.metadata.namespace === namespace,
+    const apiKeys = (this.#informerFor(this.#apiKeys, namespace)?.list() ?? [])
+      .filter((apiKey) => apiKey.metadata.namespace === namespace)
+      .map((apiKey) => this.#cachedApiKey(namespace, apiKey.metadata.name) ?? apiKey);
+    const data = desiredReadersData(apiKeys, (apiKey) =>
+      holdsLiveKey(apiKey, this.#cachedSecret(namespace, secretNameOf(apiKey))),
     );
-    const data = desiredReadersData(apiKeys);
     const current = await this.#writer.readConfigMapData(namespace, READERS_CONFIGMAP);
     if (Object.keys(data).length === 0) {
       if (current !== undefined) await this.#writer.deleteConfigMap(namespace, READERS_CONFIGMAP);
@@ -560,11 +646,14 @@ export class Controller {
               namespaceLabels: this.#namespaceLabels(namespace),
             },
           };
-    const plan = decide({ apiKey, secret, now: this.#now(), config: this.#decideConfig, ...issuer });
+    const config = { ...this.#decideConfig, sealKey: this.#requireSealKey() };
+    const plan = decide({ apiKey, secret, now: this.#now(), config, ...issuer });
     // A key that must stop working leaves the verifier before its status says so.
     await this.#verifiers.follow(key, apiKey, { removalsOnly: true });
     const applied = await this.#apply(apiKey, plan);
-    if (this.#options.manageReaders !== false && apiKey.metadata.deletionTimestamp === undefined) {
+    if (this.#options.manageReaders !== false) {
+      // Also while deleting: what was granted goes at once, not when the garbage collector gets to it.
+      // (The readers ConfigMap follows the status just written through its watch event.)
       await this.#reconcileReaderRbac(apiKey);
     }
     await this.#verifiers.follow(key, this.#cachedApiKey(namespace, name), {
@@ -580,6 +669,7 @@ export class Controller {
     const write = plan.secretWrite;
     if (write !== undefined) {
       const secretKey = keyOf(namespace, write.manifest.metadata.name);
+      this.#audit(apiKey, plan, 'intent');
       try {
         if (write.kind === 'recreate') {
           await this.#writer
@@ -591,6 +681,7 @@ export class Controller {
         this.#writtenSecrets.record(secretKey, await this.#writer.applySecret(write.manifest));
       } catch (error) {
         // A conflict means the Secret changed since the decision: decide again on fresh state.
+        this.#audit(apiKey, plan, 'failed');
         if (isConflict(error)) {
           this.#writtenSecrets.drop(secretKey);
           throw error;
@@ -599,13 +690,15 @@ export class Controller {
         if (error instanceof KubeError && error.reason === NOT_LEADER) throw error;
         // Anything else is reported (status, a Warning) and retried with backoff; the old key stays.
         this.metrics.secretWriteFailures.inc();
-        await this.#record(apiKey, recordFailure(apiKey, plan, this.#now(), (error as Error).message));
+        await this.#record(apiKey, recordFailure(apiKey, plan, this.#now(), failureSummary(error)));
         throw error;
       }
+      // On record as soon as the Secret holds it, whatever becomes of the status write.
+      this.#audit(apiKey, plan, 'done');
       if (plan.replaced !== undefined) this.metrics.rotations.inc({ reason: plan.replaced });
       if (plan.restart.length > 0) this.#restarter.request(apiKey, plan.restart);
     }
-    await this.#record(apiKey, plan);
+    await this.#record(apiKey, write === undefined ? plan : { ...plan, audit: [] });
     if (write !== undefined || plan.statusChanged) {
       this.#logger.debug(
         {
@@ -630,8 +723,19 @@ export class Controller {
       );
     }
     for (const event of plan.events) this.#events.record(apiKey, event);
+    this.#audit(apiKey, plan);
+  }
+
+  #audit(apiKey: ApiKey, plan: Pick<Plan, 'audit'>, phase?: 'intent' | 'done' | 'failed'): void {
+    const { namespace, name } = apiKey.metadata;
     for (const entry of plan.audit) {
-      writeAudit(this.#logger, { ...entry, namespace, apiKey: name, secret: secretNameOf(apiKey) });
+      writeAudit(this.#logger, {
+        ...entry,
+        namespace,
+        apiKey: name,
+        secret: secretNameOf(apiKey),
+        ...(phase === undefined ? {} : { phase }),
+      });
     }
   }
 }

@@ -3,6 +3,11 @@
  * queued twice runs once; a key is never processed by two workers at once (an add during processing
  * runs it again afterwards); failures retry with per-key exponential backoff; delayed adds wake a
  * key at a given time (the next rotation), keeping only the earliest wake-up.
+ *
+ * Fair across namespaces: each namespace has a FIFO of its own, and workers take one key from each
+ * namespace with keys waiting in turn (round-robin). A namespace with thousands of keys queued (a
+ * rotation storm, a tenant creating ApiKeys in bulk) delays another namespace's key by at most one
+ * key per busy namespace, not by its whole backlog. Within a namespace, keys run in the order queued.
  */
 
 export interface QueueOptions {
@@ -29,9 +34,57 @@ export const MAX_REQUEUE_MS = 12 * 3_600_000;
 /** setTimeout cannot wait longer than this (about 24.8 days); later wake-ups are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * The namespace of a queue key: "namespace/name" (ApiKeys, issuers), or "#kind/namespace" (a
+ * per-namespace task such as the readers ConfigMap, which takes its turn with that namespace's keys).
+ * Keys with no "/" share the unnamed namespace "".
+ */
+export function namespaceOf(key: string): string {
+  const slash = key.indexOf('/');
+  if (slash < 0) return '';
+  return key.startsWith('#') ? key.slice(slash + 1) : key.slice(0, slash);
+}
+
+/** A FIFO with O(1) push and shift (Array.prototype.shift copies the whole array once it is large). */
+class Fifo<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head] = undefined;
+    this.#head += 1;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head >= 1_024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+}
+
 export class WorkQueue {
   readonly #options: QueueOptions;
-  readonly #queue: string[] = [];
+  /** The queued keys of each namespace that has any, in the order they were queued. */
+  readonly #byNamespace = new Map<string, Fifo<string>>();
+  /** Namespaces with keys queued, in turn: the first gives the next key, then goes to the back. */
+  readonly #turns = new Fifo<string>();
   /** Queued keys, with when they were queued. */
   readonly #queued = new Map<string, number>();
   readonly #processing = new Set<string>();
@@ -50,7 +103,7 @@ export class WorkQueue {
   }
 
   get length(): number {
-    return this.#queue.length;
+    return this.#queued.size;
   }
 
   add(key: string): void {
@@ -61,7 +114,14 @@ export class WorkQueue {
     }
     if (this.#queued.has(key)) return;
     this.#queued.set(key, performance.now());
-    this.#queue.push(key);
+    const namespace = namespaceOf(key);
+    let keys = this.#byNamespace.get(namespace);
+    if (keys === undefined) {
+      keys = new Fifo();
+      this.#byNamespace.set(namespace, keys);
+      this.#turns.push(namespace);
+    }
+    keys.push(key);
     this.#pump();
   }
 
@@ -103,7 +163,7 @@ export class WorkQueue {
 
   /** Resolves when nothing is queued or being processed. */
   async idle(): Promise<void> {
-    if (!this.#running || (this.#queue.length === 0 && this.#processing.size === 0)) return;
+    if (!this.#running || (this.#queued.size === 0 && this.#processing.size === 0)) return;
     await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -112,7 +172,8 @@ export class WorkQueue {
     this.#shuttingDown = true;
     for (const { timer } of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
-    this.#queue.length = 0;
+    this.#byNamespace.clear();
+    this.#turns.clear();
     this.#queued.clear();
     await Promise.all(this.#inFlight);
   }
@@ -122,9 +183,9 @@ export class WorkQueue {
       this.#running &&
       !this.#shuttingDown &&
       this.#processing.size < this.#options.concurrency &&
-      this.#queue.length > 0
+      this.#queued.size > 0
     ) {
-      const key = this.#queue.shift() as string;
+      const key = this.#next();
       const queuedAt = this.#queued.get(key) ?? performance.now();
       this.#queued.delete(key);
       this.#options.onStart?.(key, performance.now() - queuedAt);
@@ -132,11 +193,21 @@ export class WorkQueue {
       const work = this.#process(key).finally(() => this.#inFlight.delete(work));
       this.#inFlight.add(work);
     }
-    if (this.#running && this.#queue.length === 0 && this.#processing.size === 0) {
+    if (this.#running && this.#queued.size === 0 && this.#processing.size === 0) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
       for (const resolve of waiters) resolve();
     }
+  }
+
+  /** The next key: the oldest of the namespace whose turn it is; that namespace then goes to the back. */
+  #next(): string {
+    const namespace = this.#turns.shift() as string;
+    const keys = this.#byNamespace.get(namespace) as Fifo<string>;
+    const key = keys.shift() as string;
+    if (keys.length > 0) this.#turns.push(namespace);
+    else this.#byNamespace.delete(namespace);
+    return key;
   }
 
   async #process(key: string): Promise<void> {

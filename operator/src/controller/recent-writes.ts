@@ -19,7 +19,7 @@ function atOrAfter(cached: string | undefined, written: string): boolean {
 }
 
 interface Versioned {
-  metadata?: { resourceVersion?: string } | undefined;
+  metadata?: { resourceVersion?: string; uid?: string } | undefined;
 }
 
 /**
@@ -27,10 +27,17 @@ interface Versioned {
  * the old version for a moment; a reconcile that trusted it could issue a key twice. Until the cache
  * shows the written resourceVersion (watch events arrive in order, so older versions come first),
  * reads return what was written. An entry expires after `ttlMs` in case the watch skipped that
- * version (a relist), and is dropped at once when a write conflicts.
+ * version (a relist), and is dropped at once when a write conflicts or the watch (or a relist) reports
+ * the written object deleted: a deletion is never hidden behind the last write.
  */
 export class RecentWrites<T extends Versioned> {
   readonly #written = new Map<string, Written<T>>();
+  /**
+   * uids reported deleted, with when and at which version: a write answered after its object's
+   * deletion was seen is not kept (a later version of the same uid was not deleted: it was only
+   * relabelled out of the watch, and repaired).
+   */
+  readonly #deletedUids = new Map<string, { at: number; resourceVersion: string | undefined }>();
   readonly #ttlMs: number;
   readonly #now: () => number;
 
@@ -42,7 +49,41 @@ export class RecentWrites<T extends Versioned> {
   record(key: string, object: T): void {
     const resourceVersion = object.metadata?.resourceVersion;
     if (resourceVersion === undefined) return;
+    const gone = object.metadata?.uid === undefined ? undefined : this.#deletedUids.get(object.metadata.uid);
+    if (
+      gone !== undefined &&
+      (gone.resourceVersion === undefined || atOrAfter(gone.resourceVersion, resourceVersion))
+    ) {
+      this.#written.delete(key);
+      return;
+    }
     this.#written.set(key, { object, resourceVersion, at: this.#now() });
+  }
+
+  /**
+   * `key` was reported deleted (`object` as last seen). What was written of that object is dropped: the
+   * same uid, or, without uids, a deletion at or after the written version. A deletion of an older
+   * object of the same name (keyrotor deleting a Secret to recreate it) leaves the newer write alone.
+   */
+  deleted(key: string, object: T | undefined): void {
+    const now = this.#now();
+    for (const [uid, gone] of this.#deletedUids) {
+      if (now - gone.at <= this.#ttlMs) break;
+      this.#deletedUids.delete(uid);
+    }
+    const uid = object?.metadata?.uid;
+    if (uid !== undefined) {
+      this.#deletedUids.delete(uid);
+      this.#deletedUids.set(uid, { at: now, resourceVersion: object?.metadata?.resourceVersion });
+    }
+    const written = this.#written.get(key);
+    if (written === undefined) return;
+    const writtenUid = written.object.metadata?.uid;
+    const same =
+      uid !== undefined && writtenUid !== undefined
+        ? uid === writtenUid
+        : atOrAfter(object?.metadata?.resourceVersion, written.resourceVersion);
+    if (same) this.#written.delete(key);
   }
 
   drop(key: string): void {

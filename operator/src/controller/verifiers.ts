@@ -12,7 +12,7 @@ import {
   verifierWriteFailed,
 } from '../issuer/verifier-plan.ts';
 import { NOT_LEADER } from '../kube/client.ts';
-import { KubeError, isConflict } from '../kube/errors.ts';
+import { KubeError, errorFields, failureSummary, isConflict } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { KubeWriter } from '../kube/writes.ts';
 import { writeVerifierAudit } from '../observability/audit.ts';
@@ -34,6 +34,8 @@ export interface VerifierCaches {
   issuer(namespace: string, name: string): ApiKeyIssuer | undefined;
   secret(namespace: string, name: string): SecretLike | undefined;
   namespaceLabels(namespace: string): Readonly<Record<string, string>>;
+  /** The key keyrotor seals key Secrets with: only sealed entries reach a verifier. */
+  sealKey(): Uint8Array;
   wroteSecret(namespace: string, name: string, written: SecretLike | undefined): void;
   wroteIssuer(namespace: string, name: string, written: ApiKeyIssuer): void;
 }
@@ -47,6 +49,8 @@ export interface VerifiersOptions {
   readonly now: () => Date;
   /** New and rotated keys reach a verifier in one write per this interval. */
   readonly batchMs: number;
+  /** The largest verifier document written, in bytes (default MAX_VERIFIER_BYTES). */
+  readonly maxBytes?: number;
 }
 
 /** An issuer's verifier document as last seen, by consumer: so an ApiKey's reconcile can tell what it lists. */
@@ -83,7 +87,7 @@ export class IssuerVerifiers {
       onFailure: (issuerKey, error, retryInMs) => {
         options.metrics.queueRetries.inc();
         options.logger.warn(
-          { err: error, issuer: issuerKey, retryInMs },
+          { error: errorFields(error), issuer: issuerKey, retryInMs },
           'verifier reconcile failed; will retry',
         );
       },
@@ -141,7 +145,7 @@ export class IssuerVerifiers {
   ): Promise<void> {
     const ref = apiKey?.spec.issuerRef;
     const issuerKey = ref === undefined ? undefined : keyOf(ref.namespace, ref.name);
-    const before = this.#issuerOf.get(key);
+    const before = this.#issuerBefore(key, apiKey);
     if (issuerKey === undefined) this.#issuerOf.delete(key);
     else this.#issuerOf.set(key, issuerKey);
     if (before !== undefined && before !== issuerKey) await this.#removeNow(before);
@@ -156,6 +160,7 @@ export class IssuerVerifiers {
       this.#caches.namespaceLabels(namespace),
       listed,
       this.#options.now(),
+      this.#caches.sealKey(),
     );
     if (wanted.standing !== 'permitted' && listed.length > 0) {
       await this.#removeNow(issuerKey);
@@ -177,11 +182,22 @@ export class IssuerVerifiers {
       await this.#sync(issuerKey);
     } catch (error) {
       this.#options.logger.warn(
-        { err: error, issuer: issuerKey },
+        { error: errorFields(error), issuer: issuerKey },
         'could not drop a key from a verifier at once; retrying',
       );
       this.#queue.add(issuerKey);
     }
+  }
+
+  /**
+   * The issuer the ApiKey referenced when last reconciled; for an ApiKey deleted before this process
+   * reconciled it, one whose verifier, as last parsed, lists it.
+   */
+  #issuerBefore(key: string, apiKey: ApiKey | undefined): string | undefined {
+    const known = this.#issuerOf.get(key);
+    if (known !== undefined || apiKey !== undefined) return known;
+    for (const [issuerKey, listed] of this.#listed) if (listed.byConsumer.has(key)) return issuerKey;
+    return undefined;
   }
 
   /** What the issuer's verifier Secret lists, by consumer ApiKey; parsed once per Secret version. */
@@ -236,6 +252,8 @@ export class IssuerVerifiers {
       namespaceLabels: (consumerNamespace) => this.#caches.namespaceLabels(consumerNamespace),
       verifierSecret,
       now: now(),
+      ...(this.#options.maxBytes === undefined ? {} : { maxBytes: this.#options.maxBytes }),
+      sealKey: this.#caches.sealKey(),
     });
     if (plan.write !== undefined) {
       try {
@@ -247,7 +265,7 @@ export class IssuerVerifiers {
           throw error;
         }
         if (error instanceof KubeError && error.reason === NOT_LEADER) throw error;
-        const failed = verifierWriteFailed(issuer, now(), (error as Error).message);
+        const failed = verifierWriteFailed(issuer, now(), failureSummary(error));
         await this.#record(issuer, failed.status, true, failed.events);
         throw error;
       }

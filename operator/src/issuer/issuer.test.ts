@@ -4,7 +4,7 @@ import { VERIFIER_SECRET_TYPE } from '../api/names.ts';
 import type { ApiKey, ApiKeyIssuer, ApiKeyIssuerSpec, ApiKeySpec } from '../api/types.ts';
 import { keyHash } from '../keys/format.ts';
 import { decide, type Plan } from '../reconcile/decide.ts';
-import { keySource } from '../reconcile/key-source.testing.ts';
+import { TEST_SEAL_KEY, keySource } from '../reconcile/key-source.testing.ts';
 import { controllerReference } from '../reconcile/owner.ts';
 import type { SecretLike } from '../reconcile/secret.ts';
 import { resolveSpec } from '../reconcile/spec.ts';
@@ -237,7 +237,14 @@ function documentOf(plan: VerifierPlan): VerifierDocument {
 }
 
 const plan = (consumers: Consumer[], now = T0, verifierSecret?: SecretLike, against = issuer()) =>
-  planVerifier({ issuer: against, consumers, namespaceLabels: () => CLIENT_LABELS, verifierSecret, now });
+  planVerifier({
+    issuer: against,
+    consumers,
+    namespaceLabels: () => CLIENT_LABELS,
+    verifierSecret,
+    now,
+    sealKey: TEST_SEAL_KEY,
+  });
 
 describe('planVerifier', () => {
   it('lists the hash of every permitted key, never a key, in a Secret the issuer owns', () => {
@@ -381,7 +388,7 @@ describe('planVerifier', () => {
     expect(next.status.activeKeys).toBe(1);
   });
 
-  it('leaves a Secret it does not own alone, and refuses a document larger than a Secret holds', () => {
+  it('leaves a Secret it does not own alone, and writes no more than a Secret holds', () => {
     const a = issued(apiKey('a'));
     const foreign = { metadata: { name: 'prices-verifier', uid: 'x', resourceVersion: '1' }, data: {} };
     const conflict = plan([a], T0, foreign);
@@ -396,7 +403,9 @@ describe('planVerifier', () => {
       issued(apiKey(`k${index}`)),
     );
     const tooLarge = plan(many);
-    expect(tooLarge.write).toBeUndefined();
+    // What fits is written (verifier-plan.test.ts: removals always are); the rest is held back.
+    expect(Buffer.byteLength(JSON.stringify(documentOf(tooLarge)))).toBeLessThanOrEqual(MAX_VERIFIER_BYTES);
     expect(tooLarge.status.conditions?.[0]).toMatchObject({ status: 'False', reason: 'VerifierTooLarge' });
-  });
+    // Some 4,000 keys issued and listed: seconds on a busy machine.
+  }, 30_000);
 });

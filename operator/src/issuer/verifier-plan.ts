@@ -7,13 +7,20 @@ import {
 } from '../api/names.ts';
 import type { ApiKey, ApiKeyIssuer, ApiKeyIssuerStatus } from '../api/types.ts';
 import { keyHash } from '../keys/format.ts';
-import { READY, findCondition, setCondition, type ConditionUpdate } from '../reconcile/conditions.ts';
+import {
+  READY,
+  findCondition,
+  setCondition,
+  truncateMessage,
+  type ConditionUpdate,
+} from '../reconcile/conditions.ts';
 import type { PlannedEvent } from '../reconcile/decide.ts';
 import { controllerReference } from '../reconcile/owner.ts';
 import { Reason } from '../reconcile/reasons.ts';
-import { isControlledBy, readSecret, type SecretLike, type SecretManifest } from '../reconcile/secret.ts';
+import { isControlledBy, type SecretLike, type SecretManifest } from '../reconcile/secret.ts';
 import { resolveSpec } from '../reconcile/spec.ts';
 import { stableJson } from '../reconcile/stable-json.ts';
+import { trustSecret } from '../reconcile/trust.ts';
 import {
   VERIFIER_API_VERSION,
   VERIFIER_FILE,
@@ -29,6 +36,14 @@ import { admit, issuerName } from './admission.ts';
  */
 export const MAX_VERIFIER_BYTES = 1024 * 1024 - 4096;
 
+const DAY_MS = 86_400_000;
+/**
+ * The latest notAfter keyrotor writes, from now: the longest lifetime an ApiKey may ask for (3650d),
+ * and a day for a replica whose clock ran ahead when it issued the key. A later time (a year past
+ * 9999 among them) is not one keyrotor gave, and readers may not parse it.
+ */
+export const MAX_ENTRY_HORIZON_MS = 3651 * DAY_MS;
+
 export interface Consumer {
   readonly apiKey: ApiKey;
   /** The ApiKey's Secret as last observed. */
@@ -43,6 +58,10 @@ export interface VerifierInput {
   /** The verifier Secret as last observed. */
   readonly verifierSecret: SecretLike | undefined;
   readonly now: Date;
+  /** The key keyrotor seals key Secrets with: a consumer's Secret counts only when its seal matches. */
+  readonly sealKey: Uint8Array;
+  /** The largest document written, in bytes of JSON; default MAX_VERIFIER_BYTES. */
+  readonly maxBytes?: number;
 }
 
 export interface VerifierChange {
@@ -87,11 +106,15 @@ export function referencesIssuer(apiKey: ApiKey, issuer: Pick<ApiKeyIssuer, 'met
 
 export type Standing = 'permitted' | 'refused' | 'none';
 
+/** Later than this no entry is valid: readers want four-digit years, and no key lives ten years. */
+const MAX_LIFETIME_MS = 3650 * 86_400_000;
+
 /**
  * The verifier entries of one ApiKey: its current key and, during its grace period, the previous one,
- * each valid until the Secret says it stops being served. A key being deleted, revoked, refused by the
- * issuer, expired, or not (or no longer) matching its id gets none. An ApiKey whose spec the controller
- * cannot read keeps the entries it had, as its key keeps working in the Secret.
+ * each with the window keyrotor decided. Only a Secret keyrotor sealed counts (reconcile/trust.ts):
+ * a key, an expiry or a grace end written by anyone else lists nothing. A key being deleted, revoked,
+ * refused by the issuer or expired gets none. An ApiKey whose spec the controller cannot read keeps
+ * the entries it had, as its key keeps working in the Secret (never past their own notAfter).
  */
 export function entriesFor(
   consumer: Consumer,
@@ -99,44 +122,52 @@ export function entriesFor(
   namespaceLabels: Readonly<Record<string, string>>,
   listed: readonly VerifierEntry[],
   now: Date,
+  sealKey: Uint8Array,
 ): { entries: VerifierEntry[]; standing: Standing } {
   const { apiKey, secret } = consumer;
-  if (apiKey.metadata.deletionTimestamp !== undefined || !referencesIssuer(apiKey, issuer)) {
+  // Revocation first: whatever else the spec says, a revoked key is listed nowhere.
+  if (
+    apiKey.metadata.deletionTimestamp !== undefined ||
+    apiKey.spec.revoked === true ||
+    !referencesIssuer(apiKey, issuer)
+  ) {
     return { entries: [], standing: 'none' };
   }
   const stillValid = (entry: VerifierEntry) => Date.parse(entry.notAfter) > now.getTime();
   const resolved = resolveSpec(apiKey, now);
   if (!resolved.ok) return { entries: listed.filter(stillValid), standing: 'permitted' };
   const spec = resolved.spec;
-  if (spec.revoked) return { entries: [], standing: 'none' };
   if (!admit(apiKey, spec, issuer, namespaceLabels).permitted) return { entries: [], standing: 'refused' };
   if (secret === undefined || !isControlledBy(secret, apiKey)) return { entries: [], standing: 'permitted' };
+  const trust = trustSecret(apiKey, secret, sealKey);
+  if (trust.kind === 'tampered') return { entries: [], standing: 'permitted' };
 
-  const contents = readSecret(secret);
+  const contents = trust.contents;
   const { namespace, name } = apiKey.metadata;
   const about = { scopes: spec.scopes, environment: spec.environment, consumer: { namespace, name } };
   const entries: VerifierEntry[] = [];
-  const add = (
-    key: string | undefined,
-    id: string | undefined,
-    notBefore: Date,
-    notAfter: Date | undefined,
-  ) => {
-    if (key === undefined || notAfter === undefined || notAfter.getTime() <= now.getTime()) return;
+  const add = (key: string | undefined, notBefore: Date, notAfter: Date | undefined) => {
+    if (key === undefined || notAfter === undefined) return;
+    // Never later than the spec allows from when the key was issued, nor than any key may live.
+    const end = Math.min(
+      notAfter.getTime(),
+      notBefore.getTime() + spec.expiresAfterMs,
+      now.getTime() + MAX_LIFETIME_MS,
+    );
+    if (!(end > now.getTime())) return;
     const sha256 = keyHash(key);
-    if (sha256.slice(0, 16) !== id) return;
     entries.push({
-      keyId: id,
+      keyId: sha256.slice(0, 16),
       sha256,
       ...about,
       // The key is in its Secret now, so it is valid from now at the latest (whatever another replica's
       // clock said when it was issued); this also keeps notBefore before notAfter, as readers require.
       notBefore: new Date(Math.min(notBefore.getTime(), now.getTime())).toISOString(),
-      notAfter: notAfter.toISOString(),
+      notAfter: new Date(end).toISOString(),
     });
   };
   const issuedAt = contents.issuedAt ?? now;
-  add(contents.key, contents.keyId, issuedAt, contents.expiresAt);
+  add(contents.key, issuedAt, contents.expiresAt);
   // The Secret does not record when the previous key was issued; the status history usually does, and
   // otherwise it was at the latest when the current key was.
   const previousIssuedAt = apiKey.status?.history?.find(
@@ -144,7 +175,6 @@ export function entriesFor(
   )?.issuedAt;
   add(
     contents.previousKey,
-    contents.previousKeyId,
     previousIssuedAt === undefined ? issuedAt : new Date(previousIssuedAt),
     contents.previousExpiresAt,
   );
@@ -153,7 +183,7 @@ export function entriesFor(
 
 function verifierManifest(
   issuer: ApiKeyIssuer,
-  document: VerifierDocument,
+  text: string,
   resourceVersion: string | undefined,
 ): SecretManifest {
   return {
@@ -168,7 +198,7 @@ function verifierManifest(
       ownerReferences: [controllerReference(issuer, ISSUER_KIND)],
     },
     type: VERIFIER_SECRET_TYPE,
-    data: { [VERIFIER_FILE]: Buffer.from(JSON.stringify(document), 'utf8').toString('base64') },
+    data: { [VERIFIER_FILE]: Buffer.from(text, 'utf8').toString('base64') },
   };
 }
 
@@ -191,20 +221,66 @@ export function listedByConsumer(document: VerifierDocument | undefined): Map<st
   return byConsumer;
 }
 
-/** Every consumer's entries, sorted by key id, and how many consumers are permitted and refused. */
-function collectKeys(input: VerifierInput, current: VerifierDocument | undefined) {
+/**
+ * Why an entry may not be written, or undefined: keyrotor's own reader would refuse it (times must be
+ * RFC 3339 with a four-digit year, notAfter after notBefore, ...), or its times are out of bounds
+ * (before 1970, or valid until later than any key keyrotor issues). Never names the key.
+ */
+export function entryProblem(entry: VerifierEntry, now: Date): string | undefined {
+  const times = timeProblem(entry, now);
+  if (times !== undefined) return times;
+  const alone = { apiVersion: VERIFIER_API_VERSION, issuer: '', revision: 0, keys: [entry] };
+  try {
+    parseVerifierDocument(JSON.stringify(alone));
+  } catch (error) {
+    return (error as Error).message.replace(/^keys\[0\]: /, '');
+  }
+  return undefined;
+}
+
+/** The reader's rule for times (verify/document.ts): RFC 3339 with a zone and a four-digit year. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * entryProblem's checks of the times alone, the only fields of an entry that come from outside
+ * keyrotor's own computation: cheap enough for every entry of every plan. The whole document is
+ * parsed again before it is written (planVerifier), and entryProblem decides then if that fails.
+ */
+function timeProblem(entry: VerifierEntry, now: Date): string | undefined {
+  const notBefore = RFC3339.test(entry.notBefore) ? Date.parse(entry.notBefore) : NaN;
+  const notAfter = RFC3339.test(entry.notAfter) ? Date.parse(entry.notAfter) : NaN;
+  if (Number.isNaN(notBefore)) return 'notBefore must be an RFC 3339 time';
+  if (Number.isNaN(notAfter)) return 'notAfter must be an RFC 3339 time';
+  if (notAfter <= notBefore) return 'notAfter must be after notBefore';
+  if (notBefore < 0) return 'notBefore is before 1970';
+  if (notAfter > now.getTime() + MAX_ENTRY_HORIZON_MS)
+    return `notAfter is more than ${MAX_ENTRY_HORIZON_MS / DAY_MS} days from now`;
+  return undefined;
+}
+
+/**
+ * Every consumer's entries that a reader accepts, sorted by key id; how many consumers are permitted
+ * and refused; and how many entries were dropped because they could not be written.
+ */
+function collectKeys(input: VerifierInput, current: VerifierDocument | undefined, thorough = false) {
   const listed = listedByConsumer(current);
   const keys: VerifierEntry[] = [];
   const seen = new Set<string>();
   let permitted = 0;
   let refused = 0;
+  let invalid = 0;
   for (const consumer of input.consumers) {
     const { namespace, name } = consumer.apiKey.metadata;
     const labels = input.namespaceLabels(namespace);
     const was = listed.get(consumerKey({ namespace, name })) ?? [];
-    const result = entriesFor(consumer, input.issuer, labels, was, input.now);
-    // Readers refuse a document that lists a key twice (two Secrets holding one key, by a copy): the first wins.
+    const result = entriesFor(consumer, input.issuer, labels, was, input.now, input.sealKey);
     for (const entry of result.entries) {
+      // One entry the reader would refuse would make the whole document unreadable for every API.
+      if ((thorough ? entryProblem : timeProblem)(entry, input.now) !== undefined) {
+        invalid += 1;
+        continue;
+      }
+      // Readers refuse a document that lists a key twice (two Secrets holding one key, by a copy): the first wins.
       if (!seen.has(entry.keyId)) keys.push(entry);
       seen.add(entry.keyId);
     }
@@ -212,7 +288,56 @@ function collectKeys(input: VerifierInput, current: VerifierDocument | undefined
     else if (result.standing === 'refused') refused += 1;
   }
   keys.sort((a, b) => a.keyId.localeCompare(b.keyId));
-  return { keys, counts: { activeKeys: keys.length, consumers: permitted, refusedKeys: refused } };
+  return { keys, invalid, counts: { consumers: permitted, refusedKeys: refused } };
+}
+
+/** The document's size in bytes of JSON, from its size without entries and each entry's. */
+const byteLength = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
+
+/**
+ * The entries that fit in `maxBytes`, when not all do. Removals are never held back: the document is
+ * built from the entries still wanted. Those already listed come first (a key an API accepts now keeps
+ * working), then new ones: rotated keys of consumers already listed before keys of new consumers,
+ * oldest first. Whatever does not fit is held back until there is room.
+ */
+function fitting(
+  keys: readonly VerifierEntry[],
+  current: VerifierDocument | undefined,
+  emptySize: number,
+  maxBytes: number,
+): { keys: VerifierEntry[]; heldBack: number; keptHeldBack: number } {
+  const listedIds = new Set((current?.keys ?? []).map((entry) => entry.keyId));
+  const listedConsumers = new Set((current?.keys ?? []).map((entry) => consumerKey(entry.consumer)));
+  const kept = keys.filter((entry) => listedIds.has(entry.keyId));
+  const additions = keys
+    .filter((entry) => !listedIds.has(entry.keyId))
+    .map((entry) => ({ entry, rank: listedConsumers.has(consumerKey(entry.consumer)) ? 0 : 1 }))
+    .sort(
+      (a, b) =>
+        a.rank - b.rank ||
+        Date.parse(a.entry.notBefore) - Date.parse(b.entry.notBefore) ||
+        a.entry.keyId.localeCompare(b.entry.keyId),
+    )
+    .map(({ entry }) => entry);
+  const chosen: VerifierEntry[] = [];
+  let size = emptySize;
+  let keptHeldBack = 0;
+  let heldBack = 0;
+  for (const [entry, wasListed] of [
+    ...kept.map((entry) => [entry, true] as const),
+    ...additions.map((entry) => [entry, false] as const),
+  ]) {
+    const grows = byteLength(entry) + (chosen.length === 0 ? 0 : 1);
+    if (size + grows > maxBytes) {
+      if (wasListed) keptHeldBack += 1;
+      else heldBack += 1;
+      continue;
+    }
+    chosen.push(entry);
+    size += grows;
+  }
+  chosen.sort((a, b) => a.keyId.localeCompare(b.keyId));
+  return { keys: chosen, heldBack, keptHeldBack };
 }
 
 function issuerStatus(
@@ -248,7 +373,7 @@ function unwritable(
     fields,
     input.now,
   );
-  const isNew = before?.reason !== reason || before.message !== message;
+  const isNew = before?.reason !== reason || before.message !== truncateMessage(message);
   return {
     write: undefined,
     change: undefined,
@@ -270,11 +395,120 @@ function changeOf(current: VerifierDocument | undefined, next: VerifierDocument)
 }
 
 /**
+ * The next document and its text, with the entries checked by their times; if the reader still
+ * refuses it, built again with every entry checked by all of the reader's rules (`refused` then says
+ * why it is still refused, which should not happen).
+ */
+function readableDocument(input: VerifierInput, current: VerifierDocument | undefined, maxBytes: number) {
+  const build = (thorough: boolean) => {
+    const collected = collectKeys(input, current, thorough);
+    const next = nextDocument(input.issuer, current, collected.keys, maxBytes);
+    const text = JSON.stringify(next.document);
+    // The reader parsed the stored document already (readVerifierDocument): the same bytes need no
+    // second look, and a rebuild that changes nothing (the common case) costs no parse.
+    const stored = next.unchanged && holdsExactly(input.verifierSecret, input.issuer, text);
+    return { collected, next, text, refused: stored ? undefined : refusal(text) };
+  };
+  const quick = build(false);
+  return quick.refused === undefined ? quick : build(true);
+}
+
+/** Why keyrotor's own reader refuses the document, or undefined when it accepts it. */
+function refusal(text: string): string | undefined {
+  try {
+    parseVerifierDocument(text);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** The document to hold `wanted`, or as much of it as fits; unchanged when it is `current`. */
+function nextDocument(
+  issuer: ApiKeyIssuer,
+  current: VerifierDocument | undefined,
+  wanted: VerifierEntry[],
+  maxBytes: number,
+) {
+  // A document restored after a deletion or an edit continues from the highest revision known (the
+  // status remembers it), so readers that refuse an older revision take it.
+  const lastRevision = Math.max(current?.revision ?? 0, issuer.status?.verifierRevision ?? 0);
+  const shell = {
+    apiVersion: VERIFIER_API_VERSION,
+    issuer: issuerName(issuer),
+    revision: lastRevision + 1,
+  } as const;
+  const fullSize = byteLength({ ...shell, keys: wanted });
+  const fit =
+    fullSize <= maxBytes
+      ? { keys: wanted, heldBack: 0, keptHeldBack: 0 }
+      : fitting(wanted, current, byteLength({ ...shell, keys: [] }), maxBytes);
+  // Plain JSON: entries are built in one field order, and a stored document in any other order was
+  // written by someone else, so rewriting it is right. (Sorting every object's fields doubled the cost.)
+  const unchanged =
+    current !== undefined &&
+    current.revision === lastRevision &&
+    JSON.stringify(current.keys) === JSON.stringify(fit.keys);
+  const revision = unchanged ? lastRevision : lastRevision + 1;
+  const document: VerifierDocument = { ...shell, revision, keys: fit.keys };
+  return { document, unchanged, fit, fullSize };
+}
+
+/**
+ * True when the verifier Secret holds exactly the bytes keyrotor would write, with its labels and
+ * type: anything else (deleted, an edit by hand, even one that parses the same) is rewritten.
+ */
+function holdsExactly(verifierSecret: SecretLike | undefined, issuer: ApiKeyIssuer, text: string): boolean {
+  const stored = verifierSecret?.data?.[VERIFIER_FILE];
+  return (
+    verifierSecret !== undefined &&
+    stored !== undefined &&
+    Buffer.from(stored, 'base64').toString('utf8') === text &&
+    !metadataDrifted(verifierSecret, issuer)
+  );
+}
+
+/** Ready=True, or Ready=False VerifierTooLarge while keys are held back; entries left out are counted. */
+function readyCondition(
+  secretName: string,
+  invalid: number,
+  fit: { keys: readonly VerifierEntry[]; heldBack: number; keptHeldBack: number },
+  size: { wanted: number; fullSize: number; maxBytes: number },
+): ConditionUpdate {
+  const unlisted =
+    invalid === 0
+      ? ''
+      : `, except ${invalid} ${invalid === 1 ? 'key' : 'keys'} whose validity times no reader would accept (left out)`;
+  if (fit.heldBack + fit.keptHeldBack === 0) {
+    return {
+      type: READY,
+      status: 'True',
+      reason: Reason.VerifierUpToDate,
+      message: `Secret ${secretName} lists the keys of every ApiKey this issuer permits${unlisted}`,
+    };
+  }
+  return {
+    type: READY,
+    status: 'False',
+    reason: Reason.VerifierTooLarge,
+    message:
+      `the verifier document for all ${size.wanted} keys would be ${size.fullSize} bytes, more than the ${size.maxBytes} it may hold: ` +
+      `Secret ${secretName} lists ${fit.keys.length} of them, and no key that must stop working; ` +
+      `${fit.heldBack} new ${fit.heldBack === 1 ? 'key is' : 'keys are'} held back until there is room` +
+      (fit.keptHeldBack === 0 ? '' : `, and ${fit.keptHeldBack} listed before no longer fit`) +
+      `${unlisted}. Split the consumers over more issuers`,
+  };
+}
+
+/**
  * What the issuer's verifier Secret should hold and what its status should say. Pure: the controller
- * feeds it the caches and writes what it returns.
+ * feeds it the caches and writes what it returns. Every document it returns for writing is one
+ * keyrotor's own reader accepts; keys that must stop working are removed even when the document is
+ * full, and only new keys that do not fit are held back (VerifierTooLarge).
  */
 export function planVerifier(input: VerifierInput): VerifierPlan {
   const { issuer, now, verifierSecret } = input;
+  const maxBytes = input.maxBytes ?? MAX_VERIFIER_BYTES;
   const secretName = verifierSecretNameOf(issuer);
   if (verifierSecret !== undefined && !isControlledBy(verifierSecret, issuer, ISSUER_KIND)) {
     const message = `Secret ${secretName} already exists and is not this issuer's verifier, so keyrotor will not overwrite it: delete it or set another spec.verifierSecretName`;
@@ -282,46 +516,35 @@ export function planVerifier(input: VerifierInput): VerifierPlan {
   }
 
   const current = readVerifierDocument(verifierSecret);
-  const { keys, counts } = collectKeys(input, current);
-  // Plain JSON: entries are built in one field order, and a stored document in any other order was
-  // written by someone else, so rewriting it is right. (Sorting every object's fields doubled the cost.)
-  const unchanged = current !== undefined && JSON.stringify(current.keys) === JSON.stringify(keys);
-  const revision = unchanged ? current.revision : (current?.revision ?? 0) + 1;
-  const document: VerifierDocument = {
-    apiVersion: VERIFIER_API_VERSION,
-    issuer: issuerName(issuer),
-    revision,
-    keys,
-  };
+  const { collected, next, text, refused } = readableDocument(input, current, maxBytes);
+  const { keys: wanted, invalid, counts } = collected;
+  const { document, unchanged, fit, fullSize } = next;
+  const { keys, revision } = document;
   const nextEnd = keys.reduce((soonest, entry) => Math.min(soonest, Date.parse(entry.notAfter)), Infinity);
   const requeueAfterMs = Number.isFinite(nextEnd) ? Math.max(nextEnd - now.getTime(), 1_000) : undefined;
 
-  const size = Buffer.byteLength(JSON.stringify(document));
-  if (size > MAX_VERIFIER_BYTES) {
-    const message = `the verifier document for ${keys.length} keys would be ${size} bytes, more than a Secret holds (${MAX_VERIFIER_BYTES}); Secret ${secretName} keeps revision ${current?.revision ?? 0}. Split the consumers over more issuers`;
-    return unwritable(input, Reason.VerifierTooLarge, message, counts, requeueAfterMs);
+  const needsWrite = !unchanged || !holdsExactly(verifierSecret, issuer, text);
+  // Never written: a document keyrotor's own reader refuses (every API of the issuer would be stuck).
+  if (needsWrite && refused !== undefined) {
+    const message = `keyrotor would write a verifier document its own reader refuses (${refused}), so it writes none; Secret ${secretName} keeps revision ${current?.revision ?? 0}`;
+    return unwritable(input, Reason.VerifierWriteFailed, message, counts, requeueAfterMs);
   }
 
-  const needsWrite =
-    !unchanged ||
-    current.issuer !== document.issuer ||
-    verifierSecret === undefined ||
-    metadataDrifted(verifierSecret, issuer);
-  const message = `Secret ${secretName} lists the keys of every ApiKey this issuer permits`;
-  const status = issuerStatus(
-    issuer,
-    { type: READY, status: 'True', reason: Reason.VerifierUpToDate, message },
-    { ...counts, verifierRevision: revision },
-    now,
-  );
+  const fields = { ...counts, activeKeys: keys.length, verifierRevision: revision };
+  const held = fit.heldBack + fit.keptHeldBack;
+  const update = readyCondition(secretName, invalid, fit, { wanted: wanted.length, fullSize, maxBytes });
+  const status = issuerStatus(issuer, update, fields, now);
+  const before = findCondition(issuer.status?.conditions, READY);
+  const warn =
+    held > 0 && (before?.reason !== update.reason || before.message !== truncateMessage(update.message));
   return {
-    write: needsWrite
-      ? verifierManifest(issuer, document, verifierSecret?.metadata?.resourceVersion)
-      : undefined,
+    write: needsWrite ? verifierManifest(issuer, text, verifierSecret?.metadata?.resourceVersion) : undefined,
     change: needsWrite ? changeOf(current, document) : undefined,
     status,
     statusChanged: stableJson(status) !== stableJson(issuer.status ?? {}),
-    events: [],
+    events: warn
+      ? [{ type: 'Warning', reason: Reason.VerifierTooLarge, action: 'WriteVerifier', note: update.message }]
+      : [],
     requeueAfterMs,
   };
 }

@@ -7,14 +7,32 @@ import type { ApiKey } from '../api/types.ts';
 import { scrubKeys } from '../observability/logger.ts';
 import type { PlannedEvent } from '../reconcile/decide.ts';
 import { makeClient, type ClientOptions } from './client.ts';
-import { toKubeError } from './errors.ts';
+import { errorFields, toKubeError } from './errors.ts';
 
-/** events.k8s.io/v1 limits a note to 1 KiB. */
-const MAX_NOTE = 1024;
+/** events.k8s.io/v1 limits a note to 1 KiB: 1024 bytes of UTF-8, as the API server counts. */
+export const MAX_NOTE_BYTES = 1024;
 /** The same event for the same object within this window is sent once. */
 const DEDUP_WINDOW_MS = 60_000;
 const MAX_REMEMBERED = 10_000;
 const MAX_THROTTLED_ATTEMPTS = 3;
+
+/**
+ * A note as an Event may carry it: key material (raw or encoded) scrubbed, then cut to MAX_NOTE_BYTES
+ * of UTF-8 on a character boundary, ending in "…" when cut, so the API server never refuses the Event.
+ */
+export function eventNote(text: string): string {
+  const note = scrubKeys(text);
+  if (Buffer.byteLength(note, 'utf8') <= MAX_NOTE_BYTES) return note;
+  const ellipsis = '…';
+  let budget = MAX_NOTE_BYTES - Buffer.byteLength(ellipsis, 'utf8');
+  let end = 0;
+  for (const character of note) {
+    budget -= Buffer.byteLength(character, 'utf8');
+    if (budget < 0) break;
+    end += character.length;
+  }
+  return `${note.slice(0, end)}${ellipsis}`;
+}
 
 /**
  * Records Events on ApiKeys (events.k8s.io/v1). Best effort by design: an Event that cannot be
@@ -44,7 +62,7 @@ export class EventRecorder {
   record(object: Pick<ApiKey, 'metadata'>, event: PlannedEvent, kind: string = KIND): void {
     const { name, namespace, uid } = object.metadata;
     const now = this.#now();
-    const note = scrubKeys(event.note).slice(0, MAX_NOTE);
+    const note = eventNote(event.note);
     const dedupKey = `${uid}\n${event.reason}\n${note}`;
     const last = this.#recent.get(dedupKey);
     if (last !== undefined && now.getTime() - last < DEDUP_WINDOW_MS) return;
@@ -70,7 +88,7 @@ export class EventRecorder {
     };
     const sent = this.#send(namespace, body, `create Event for ${kind} ${namespace}/${name}`)
       .catch((failure: unknown) => {
-        this.#logger.warn({ err: failure, reason: event.reason }, 'could not record an event');
+        this.#logger.warn({ error: errorFields(failure), reason: event.reason }, 'could not record an event');
       })
       .finally(() => this.#pending.delete(sent));
     this.#pending.add(sent);

@@ -6,7 +6,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
-import { toKubeError } from './errors.ts';
+import { errorFields, toKubeError } from './errors.ts';
 
 export interface InformerOptions<T extends KubernetesObject> {
   /** For logs: "apikeys", "secrets". */
@@ -18,8 +18,11 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly list: () => Promise<KubernetesListObject<T>>;
   readonly labelSelector?: string;
   readonly logger: Logger;
-  /** Called for every add, update and delete; must only enqueue work. */
-  readonly onChange: (object: T) => void;
+  /**
+   * Called for every add, update and delete (with which it was); must only enqueue work. A relist
+   * reports every object it found as an update, and every object that vanished as a delete.
+   */
+  readonly onChange: (object: T, change: Change) => void;
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
   /**
    * A watch that has shown no sign of life (no event, no reconnect) for this long is presumed stuck
@@ -31,7 +34,12 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly onTransition?: (kind: 'restart' | 'relist' | 'stale') => void;
 }
 
+export type Change = 'add' | 'update' | 'delete';
+
 const DEFAULT_STALE_AFTER_MS = 120_000;
+
+const identity = (object: KubernetesObject) =>
+  `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
 
 type ClientInformer<T extends KubernetesObject> = ReturnType<typeof makeInformer<T>>;
 
@@ -73,19 +81,15 @@ export class ResilientInformer<T extends KubernetesObject> {
       },
       options.labelSelector,
     );
-    const forward = (object: T) => {
+    const forward = (change: Change) => (object: T) => {
       // Events of an informer replaced by relist() are not ours any more.
       if (informer !== this.#informer) return;
       this.#aliveAt = performance.now();
-      try {
-        options.onChange(object);
-      } catch (error) {
-        options.logger.error({ err: error, informer: options.name }, 'informer handler failed');
-      }
+      this.#notify(object, change);
     };
-    informer.on('add', forward);
-    informer.on('update', forward);
-    informer.on('delete', forward);
+    informer.on('add', forward('add'));
+    informer.on('update', forward('update'));
+    informer.on('delete', forward('delete'));
     informer.on('connect', () => {
       if (informer === this.#informer) this.#aliveAt = performance.now();
     });
@@ -93,6 +97,17 @@ export class ResilientInformer<T extends KubernetesObject> {
       if (informer === this.#informer) this.#onError(error);
     });
     return informer;
+  }
+
+  #notify(object: T, change: Change): void {
+    try {
+      this.#options.onChange(object, change);
+    } catch (error) {
+      this.#options.logger.error(
+        { error: errorFields(error), informer: this.#options.name },
+        'informer handler failed',
+      );
+    }
   }
 
   /** Starts and waits until the first list succeeded (retrying failures), or `signal` aborts. */
@@ -108,7 +123,8 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   /**
    * Lists everything again into a fresh cache and swaps it in once complete, then reports every
-   * object as changed: catches anything a watch may have missed, without an empty cache in between.
+   * object as changed, and every object the old cache held and the fresh one does not as deleted:
+   * catches anything a watch may have missed, deletions too, without an empty cache in between.
    */
   async relist(): Promise<void> {
     const progress = { listed: false };
@@ -121,12 +137,20 @@ export class ResilientInformer<T extends KubernetesObject> {
       await fresh.stop();
       throw new Error(`relist of ${this.#options.name} failed`);
     }
+    const before = previous.list();
     this.#informer = fresh;
     this.#aliveAt = performance.now();
     this.#options.onTransition?.('relist');
     await previous.stop();
-    for (const object of fresh.list()) this.#options.onChange(object);
-    this.#options.logger.info({ informer: this.#options.name, objects: fresh.list().length }, 'relisted');
+    const found = fresh.list();
+    const present = new Set(found.map(identity));
+    const vanished = before.filter((object) => !present.has(identity(object)));
+    for (const object of found) this.#notify(object, 'update');
+    for (const object of vanished) this.#notify(object, 'delete');
+    this.#options.logger.info(
+      { informer: this.#options.name, objects: found.length, vanished: vanished.length },
+      'relisted',
+    );
   }
 
   async stop(): Promise<void> {
@@ -163,7 +187,7 @@ export class ResilientInformer<T extends KubernetesObject> {
         this.#options.onTransition?.('stale');
         this.#aliveAt = performance.now(); // one relist at a time
         this.relist().catch((error: unknown) => {
-          logger.warn({ err: error, informer: name }, 'relist after a silent watch failed');
+          logger.warn({ error: errorFields(error), informer: name }, 'relist after a silent watch failed');
         });
       },
       Math.max(100, Math.min(staleAfterMs / 4, 30_000)),
@@ -179,7 +203,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     const jittered = Math.round(delay * (0.8 + Math.random() * 0.4));
     logger.warn(
       {
-        err: toKubeError(`watch ${name}`, error),
+        error: errorFields(toKubeError(`watch ${name}`, error)),
         informer: name,
         retryInMs: jittered,
         failures: this.#failures,

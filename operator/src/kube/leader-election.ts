@@ -16,7 +16,7 @@ import {
   type Observation,
 } from '../controller/leadership.ts';
 import { makeClient } from './client.ts';
-import { isConflict, isNotFound, toKubeError } from './errors.ts';
+import { errorFields, isConflict, isNotFound, toKubeError } from './errors.ts';
 
 export interface LeaderElectorOptions {
   readonly kc: KubeConfig;
@@ -103,7 +103,10 @@ export class LeaderElector {
       try {
         held = await this.#tryAcquireOrRenew(sentAt);
       } catch (error) {
-        logger.warn({ err: toKubeError(this.#call('renew'), error) }, 'could not acquire or renew the lease');
+        logger.warn(
+          { error: errorFields(toKubeError(this.#call('renew'), error)) },
+          'could not acquire or renew the lease',
+        );
       }
       if (held) {
         this.#renewedAt = sentAt;
@@ -141,7 +144,7 @@ export class LeaderElector {
     } catch (error) {
       // The Lease then expires on its own; a standby takes over a lease duration later.
       this.#options.logger.warn(
-        { err: toKubeError(this.#call('release'), error) },
+        { error: errorFields(toKubeError(this.#call('release'), error)) },
         'could not release the lease',
       );
     }

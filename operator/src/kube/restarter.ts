@@ -7,7 +7,7 @@ import { writeAudit } from '../observability/audit.ts';
 import { Reason } from '../reconcile/reasons.ts';
 import type { RestartTarget } from '../reconcile/spec.ts';
 import { makeClient, type ClientOptions } from './client.ts';
-import { call, isNotFound } from './errors.ts';
+import { call, errorFields, failureSummary, isNotFound } from './errors.ts';
 import type { EventRecorder } from './events.ts';
 
 interface Pending {
@@ -98,7 +98,7 @@ export class WorkloadRestarter {
       for (const apiKey of apiKeys.values()) {
         const note = missing
           ? `${kind} ${name} named in rolloutRestartTargets does not exist; nothing was restarted`
-          : `could not restart ${kind} ${name}: ${(error as Error).message}`;
+          : `could not restart ${kind} ${name}: ${failureSummary(error)}`;
         this.#events.record(apiKey, {
           type: 'Warning',
           reason: Reason.WorkloadNotFound,
@@ -106,7 +106,7 @@ export class WorkloadRestarter {
           note,
         });
       }
-      if (!missing) this.#logger.warn({ err: error }, 'workload restart failed');
+      if (!missing) this.#logger.warn({ error: errorFields(error) }, 'workload restart failed');
       return;
     }
     const keys = [...apiKeys.values()].map((apiKey) => apiKey.metadata.name);

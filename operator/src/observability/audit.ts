@@ -29,6 +29,11 @@ export interface AuditEntry {
   readonly previousKeyId?: string;
   readonly reason: string;
   readonly message: string;
+  /**
+   * For a step that writes the key Secret: `intent` just before the write, then `done` or `failed`
+   * after it, so a crash between the two still leaves the intent on record.
+   */
+  readonly phase?: 'intent' | 'done' | 'failed';
 }
 
 /**

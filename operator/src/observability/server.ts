@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 
 import type { Logger } from 'pino';
 
+import { serializeError } from './logger.ts';
 import type { OperatorMetrics } from './metrics.ts';
 
 export interface ServerOptions {
@@ -30,7 +31,7 @@ export async function startServer({ host, port, metrics, ready, logger }: Server
       metrics.registry.metrics().then(
         (text) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
         (error: unknown) => {
-          logger.error({ err: error }, 'metrics collection failed');
+          logger.error({ error: serializeError(error) }, 'metrics collection failed');
           response.writeHead(500).end();
         },
       );

@@ -2,6 +2,22 @@ import type { Condition, ConditionStatus } from '../api/types.ts';
 
 export const READY = 'Ready';
 
+/**
+ * The longest condition message keyrotor writes: well inside the CRDs' maxLength (2048 for
+ * status.conditions[].message of ApiKey and ApiKeyIssuer), so a long message (a list of broken rules,
+ * a server's answer) can never make the status write itself fail.
+ */
+export const MAX_CONDITION_MESSAGE = 1024;
+
+/** `message` cut to at most `max` characters (UTF-16 code units, so never more code points), ending in "…" when cut. */
+export function truncateMessage(message: string, max: number = MAX_CONDITION_MESSAGE): string {
+  if (message.length <= max) return message;
+  let cut = message.slice(0, max - 1);
+  // Do not leave half of a surrogate pair at the end.
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
 export interface ConditionUpdate {
   readonly type: string;
   readonly status: ConditionStatus;
@@ -22,6 +38,7 @@ export function setCondition(
   const existing = conditions?.find((condition) => condition.type === update.type);
   const next: Condition = {
     ...update,
+    message: truncateMessage(update.message),
     lastTransitionTime:
       existing !== undefined && existing.status === update.status
         ? existing.lastTransitionTime

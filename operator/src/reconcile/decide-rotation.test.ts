@@ -45,7 +45,7 @@ class World {
       apiKey: this.apiKey,
       secret: this.secret,
       now,
-      config: { generateKey: this.keys.generateKey, rotationJitterMs: jitter },
+      config: { generateKey: this.keys.generateKey, sealKey: this.keys.sealKey, rotationJitterMs: jitter },
     });
     this.plans.push(plan);
     const manifest = plan.secretWrite?.manifest;

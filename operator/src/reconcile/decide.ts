@@ -1,9 +1,9 @@
-import { ANNOTATION_ADOPT, ANNOTATION_ROTATE } from '../api/names.ts';
+import { ANNOTATION_ADOPT, ANNOTATION_ROTATE, ANNOTATION_SEAL, KIND } from '../api/names.ts';
 import type { ApiKey, ApiKeyIssuer, ApiKeyStatus, HistoryEntry, RetireReason } from '../api/types.ts';
 import { admit } from '../issuer/admission.ts';
-import { keyId, parseKey, type KeyOptions } from '../keys/format.ts';
+import { keyHash, keyId, parseKey, type KeyOptions } from '../keys/format.ts';
 import type { AuditAction } from '../observability/audit.ts';
-import { READY, findCondition, setCondition } from './conditions.ts';
+import { READY, findCondition, setCondition, truncateMessage } from './conditions.ts';
 import { dueTimes } from './due.ts';
 import { withHistory } from './history.ts';
 import { Reason } from './reasons.ts';
@@ -11,7 +11,6 @@ import { stableJson } from './stable-json.ts';
 import {
   desiredSecret,
   isControlledBy,
-  readSecret,
   secretDrift,
   type CurrentKey,
   type PreviousKey,
@@ -20,21 +19,31 @@ import {
   type SecretManifest,
   type SecretState,
 } from './secret.ts';
-import { resolveSpec, secretNameOf, type ResolvedSpec, type RestartTarget } from './spec.ts';
+import { resolveSpec, revocationSpec, secretNameOf, type ResolvedSpec, type RestartTarget } from './spec.ts';
+import { trustSecret } from './trust.ts';
 
 /** How long to wait before looking again at a Secret keyrotor may not touch (it is not watched). */
 export const CONFLICT_RECHECK_MS = 60_000;
 export const EXPIRING_SOON = 'ExpiringSoon';
+/** A condition: a rotation that is due waits for the previous key's grace period to end. */
+export const ROTATION_DEFERRED = 'RotationDeferred';
+export const DEFAULT_MIN_ROTATION_INTERVAL_MS = 5 * 60_000;
+/** Rotate values longer than this are recorded by their SHA-256: status and annotations stay bounded. */
+const MAX_ROTATE_REQUEST_CHARS = 128;
 /** A failing rotation is reported as ExpiringSoon once less than this share of the lifetime is left. */
 const EXPIRING_SOON_SHARE = 0.1;
 
 export interface DecideConfig {
   /** Makes a new key; the CSPRNG in production, a deterministic source in tests. */
   readonly generateKey: (options: KeyOptions) => string;
+  /** The key keyrotor seals its Secrets with (reconcile/seal.ts); only keyrotor holds it. */
+  readonly sealKey: Uint8Array;
   /** How soon to look again at a Secret keyrotor may not touch; default CONFLICT_RECHECK_MS. */
   readonly conflictRecheckMs?: number;
   /** Rotations due at one instant spread over this window (per key, the same on every run). */
   readonly rotationJitterMs?: number;
+  /** Automatic rotations (expiry, schedule) of one key are at least this far apart; default 5 minutes. */
+  readonly minRotationIntervalMs?: number;
 }
 
 export interface DecideInput {
@@ -90,6 +99,8 @@ export interface Plan {
 }
 
 const at = (time: Date) => time.toISOString();
+const minInterval = (config: DecideConfig) =>
+  config.minRotationIntervalMs ?? DEFAULT_MIN_ROTATION_INTERVAL_MS;
 const addMs = (time: Date, ms: number) => new Date(time.getTime() + ms);
 
 const NOTHING: Omit<Plan, 'status'> = {
@@ -126,7 +137,8 @@ function refuse(
     ...(generation === undefined ? {} : { observedGeneration: generation }),
   };
   // Report each refusal once, when it starts or its message changes: no event storm on every resync.
-  const isNew = before?.reason !== reason || before.message !== message || before.status !== 'False';
+  const isNew =
+    before?.reason !== reason || before.message !== truncateMessage(message) || before.status !== 'False';
   return {
     ...NOTHING,
     status,
@@ -180,12 +192,14 @@ export function recordFailure(apiKey: ApiKey, failed: Plan, now: Date, serverMes
 }
 
 /** What a decision does to the key: the state of the Secret after it, and how it got there. */
-interface KeyChoice extends SecretState {
+interface KeyChoice extends Omit<SecretState, 'sequence'> {
   /** Set when a key that workloads may hold was replaced (or revoked): why. */
   readonly replaced: RetireReason | undefined;
   readonly retired: readonly HistoryEntry[];
   readonly events: PlannedEvent[];
   readonly audit: PlannedAudit[];
+  /** A due rotation waits until then, for the previous key's grace period: why and until when. */
+  readonly deferred?: { readonly until: Date; readonly message: string };
 }
 
 function newKey(spec: ResolvedSpec, now: Date, config: DecideConfig): CurrentKey {
@@ -230,9 +244,19 @@ const retiredEntry = (
   reason,
 });
 
+/**
+ * The rotate annotation's value as keyrotor records it: as it is, or by its SHA-256 when it is long
+ * (the tenant writes it; the status and the Secret annotation must stay within their limits).
+ */
+export function rotateRequestOf(apiKey: ApiKey): string | undefined {
+  const requested = apiKey.metadata.annotations?.[ANNOTATION_ROTATE];
+  if (requested === undefined || requested.length <= MAX_ROTATE_REQUEST_CHARS) return requested;
+  return `sha256:${keyHash(requested)}`;
+}
+
 /** The rotate annotation's value when it asks for a rotation not yet handled. */
 function pendingRotateRequest(apiKey: ApiKey, handled: string | undefined): string | undefined {
-  const requested = apiKey.metadata.annotations?.[ANNOTATION_ROTATE];
+  const requested = rotateRequestOf(apiKey);
   return requested !== undefined && requested !== handled ? requested : undefined;
 }
 
@@ -247,7 +271,7 @@ function issueFresh(
   const current = newKey(spec, now, config);
   const where = `Secret ${spec.secretName}`;
   // A rotate request made before the key existed asks for nothing: the key is new anyway.
-  const rotateHandled = apiKey.metadata.annotations?.[ANNOTATION_ROTATE] ?? contents?.rotateHandled;
+  const rotateHandled = rotateRequestOf(apiKey) ?? contents?.rotateHandled;
   const base = { current, previous: undefined, rotateHandled, revokedKeyId: undefined, retired: [] };
   const lostKeyId = apiKey.status?.keyId;
   if (contents?.revokedKeyId !== undefined) {
@@ -344,7 +368,13 @@ function replacementReason(
     return 'SpecChange';
   }
   if (pendingRotateRequest(apiKey, handled) !== undefined) return 'Manual';
-  const due = dueTimes(spec, existing, apiKey.metadata.uid, config.rotationJitterMs ?? 0);
+  const due = dueTimes(
+    spec,
+    existing,
+    apiKey.metadata.uid,
+    config.rotationJitterMs ?? 0,
+    minInterval(config),
+  );
   if (now >= due.expiryDueAt) return 'Expiry';
   if (due.scheduleDueAt !== undefined && now >= due.scheduleDueAt) return 'Schedule';
   return undefined;
@@ -363,19 +393,20 @@ const ROTATION_NOTES: Record<RetireReason, string> = {
 function replaceUntrusted(
   input: DecideInput,
   spec: ResolvedSpec,
-  contents: SecretContents,
   handled: string | undefined,
+  why = 'its key material was changed outside keyrotor',
 ): KeyChoice {
   const { apiKey, now, config } = input;
   const where = `Secret ${spec.secretName}`;
   const current = newKey(spec, now, config);
-  const lost = contents.keyId ?? apiKey.status?.keyId;
-  const note = `key material in ${where} was changed outside keyrotor and is no longer trusted; issued new key ${current.keyId}`;
+  // The id keyrotor recorded, never one the Secret claims: an edited Secret may name any id.
+  const lost = apiKey.status?.keyId;
+  const note = `${where} is no longer trusted (${why}); issued new key ${current.keyId}, no grace period for any key it held`;
   return {
     current,
     previous: undefined,
     issueReason: 'Drift',
-    rotateHandled: apiKey.metadata.annotations?.[ANNOTATION_ROTATE] ?? handled,
+    rotateHandled: rotateRequestOf(apiKey) ?? handled,
     revokedKeyId: undefined,
     replaced: 'Drift',
     retired: lost === undefined ? [] : [retiredEntry(lost, apiKey.status?.issuedAt, now, 'Drift')],
@@ -392,12 +423,41 @@ function replaceUntrusted(
   };
 }
 
+/**
+ * One previous slot: rotating while a previous key is in its grace period would drop a key whose grace
+ * was promised, so the rotation waits for it to end (a revocation never waits, nor does a key that has
+ * expired, nor a change of environment).
+ */
+function deferral(
+  reason: RetireReason,
+  existing: CurrentKey,
+  kept: PreviousKey | undefined,
+  now: Date,
+): KeyChoice['deferred'] {
+  if (kept === undefined || now >= existing.expiresAt) return undefined;
+  const message = `rotation (${reason}) of key ${existing.keyId} is deferred until ${at(kept.expiresAt)}, when the grace period of previous key ${kept.keyId} ends`;
+  return { until: kept.expiresAt, message };
+}
+
+/** The Normal event and audit line of a previous key whose grace period has ended. */
+function graceEnded(contents: SecretContents, kept: PreviousKey | undefined, where: string) {
+  const events: PlannedEvent[] = [];
+  const audit: PlannedAudit[] = [];
+  const retired = contents.previousKeyId;
+  if (retired !== undefined && kept === undefined) {
+    const note = `previous key ${retired} retired from ${where}: its grace period ended`;
+    events.push({ type: 'Normal', reason: Reason.PreviousKeyRetired, action: 'Retire', note });
+    audit.push({ action: 'retired', reason: Reason.PreviousKeyRetired, keyId: retired, message: note });
+  }
+  return { events, audit };
+}
+
 function chooseForExisting(input: DecideInput, spec: ResolvedSpec, contents: SecretContents): KeyChoice {
   const { apiKey, now, config } = input;
   const where = `Secret ${spec.secretName}`;
   const handled = contents.rotateHandled ?? apiKey.status?.lastRotateRequest;
   const key = trustedKey(contents);
-  if (key === undefined) return replaceUntrusted(input, spec, contents, handled);
+  if (key === undefined) return replaceUntrusted(input, spec, handled);
 
   const issuedAt = contents.issuedAt ?? (apiKey.status?.issuedAt ? new Date(apiKey.status.issuedAt) : now);
   const existing: CurrentKey = {
@@ -406,21 +466,14 @@ function chooseForExisting(input: DecideInput, spec: ResolvedSpec, contents: Sec
     issuedAt,
     expiresAt: addMs(issuedAt, spec.expiresAfterMs),
   };
-  const events: PlannedEvent[] = [];
-  const audit: PlannedAudit[] = [];
   const kept = keptPrevious(contents, now);
-  if (contents.previousKeyId !== undefined && kept === undefined) {
-    const note = `previous key ${contents.previousKeyId} retired from ${where}: its grace period ended`;
-    events.push({ type: 'Normal', reason: Reason.PreviousKeyRetired, action: 'Retire', note });
-    audit.push({
-      action: 'retired',
-      reason: Reason.PreviousKeyRetired,
-      keyId: contents.previousKeyId,
-      message: note,
-    });
-  }
+  const { events, audit } = graceEnded(contents, kept, where);
   const reason = replacementReason(input, spec, existing, handled);
-  if (reason === undefined) {
+  // A key of another environment must not stay valid beside the new one.
+  const parsed = parseKey(key);
+  const sameEnvironment = parsed.ok && parsed.key.environment === spec.environment;
+  const deferred = reason && sameEnvironment ? deferral(reason, existing, kept, now) : undefined;
+  if (reason === undefined || deferred !== undefined) {
     return {
       current: existing,
       previous: kept,
@@ -431,13 +484,10 @@ function chooseForExisting(input: DecideInput, spec: ResolvedSpec, contents: Sec
       retired: [],
       events,
       audit,
+      ...(deferred ? { deferred } : {}),
     };
   }
-
   const current = newKey(spec, now, config);
-  // A key of another environment must not stay valid beside the new one.
-  const parsed = parseKey(key);
-  const sameEnvironment = parsed.ok && parsed.key.environment === spec.environment;
   const previous = sameEnvironment ? graceFor(existing, spec, now) : undefined;
   const grace = previous ? `; key ${existing.keyId} stays valid until ${at(previous.expiresAt)}` : '';
   if (now >= existing.expiresAt) {
@@ -462,7 +512,7 @@ function chooseForExisting(input: DecideInput, spec: ResolvedSpec, contents: Sec
     current,
     previous,
     issueReason: reason,
-    rotateHandled: apiKey.metadata.annotations?.[ANNOTATION_ROTATE] ?? handled,
+    rotateHandled: rotateRequestOf(apiKey) ?? handled,
     revokedKeyId: undefined,
     replaced: reason,
     retired: [retiredEntry(existing.keyId, at(existing.issuedAt), now, reason)],
@@ -530,7 +580,11 @@ function planSecret(
   }
   // Drift while the spec stood still was someone else's edit: say so. A spec change is not drift.
   const changedByDecision = choice.replaced !== undefined || choice.events.length > 0;
-  const edits = editsFromOutside(drift, changedByDecision);
+  // A Secret written before seals existed gets its seal now: that is an upgrade, not an edit.
+  const unsealed = secret.metadata?.annotations?.[ANNOTATION_SEAL] === undefined;
+  const edits = editsFromOutside(drift, changedByDecision).filter(
+    (what) => !(unsealed && what === 'annotations'),
+  );
   if (apiKey.status?.observedGeneration !== apiKey.metadata.generation || edits.length === 0) {
     return { write, events: [], audit: [] };
   }
@@ -590,6 +644,7 @@ function nextStatus(
   choice: KeyChoice,
   retired: HistoryEntry[],
   extraCount: number,
+  keySequence: number,
 ): ApiKeyStatus {
   const { apiKey, now, config } = input;
   const generation = apiKey.metadata.generation;
@@ -603,6 +658,7 @@ function nextStatus(
     ...(generation === undefined ? {} : { observedGeneration: generation }),
     secretName: spec.secretName,
     rotationCount,
+    keySequence,
     ...(choice.rotateHandled === undefined ? {} : { lastRotateRequest: choice.rotateHandled }),
     ...(history.length > 0 ? { history } : {}),
   };
@@ -622,42 +678,102 @@ function nextStatus(
       ),
     };
   }
-  const due = dueTimes(spec, current, apiKey.metadata.uid, config.rotationJitterMs ?? 0);
+  const due = dueTimes(spec, current, apiKey.metadata.uid, config.rotationJitterMs ?? 0, minInterval(config));
   const message = `key ${current.keyId} is in Secret ${spec.secretName} and valid until ${at(current.expiresAt)}`;
+  const ready = setCondition(
+    readyOnly,
+    { type: READY, status: 'True', reason: Reason.KeyIssued, message },
+    now,
+    generation,
+  );
+  const { deferred } = choice;
   return {
     ...common,
     keyId: current.keyId,
     issuedAt: at(current.issuedAt),
     expiresAt: at(current.expiresAt),
-    nextRotationAt: at(due.nextRotationAt),
+    nextRotationAt: at(deferred?.until ?? due.nextRotationAt),
     ...(previous === undefined ? {} : { previousKeyId: previous.keyId, graceEndsAt: at(previous.expiresAt) }),
-    conditions: setCondition(
-      readyOnly,
-      { type: READY, status: 'True', reason: Reason.KeyIssued, message },
-      now,
-      generation,
-    ),
+    conditions:
+      deferred === undefined
+        ? ready
+        : setCondition(
+            // Kept from the status before, so its transition time says when the deferral began.
+            [...ready, ...(previousStatus.conditions ?? []).filter((c) => c.type === ROTATION_DEFERRED)],
+            {
+              type: ROTATION_DEFERRED,
+              status: 'True',
+              reason: Reason.GracePeriod,
+              message: deferred.message,
+            },
+            now,
+            generation,
+          ),
   };
+}
+
+/** An owned Secret's contents as far as they can be believed (reconcile/trust.ts). */
+function observe(input: DecideInput, ownership: Ownership): Observed {
+  if (ownership !== 'owned' || input.secret === undefined) return {};
+  const trust = trustSecret(input.apiKey, input.secret, input.config.sealKey);
+  return trust.kind === 'tampered'
+    ? { tampered: { why: trust.why, raw: trust.contents } }
+    : { trusted: trust.contents };
 }
 
 /** Whose Secret it is: none yet, this ApiKey's, someone else's that may be adopted, or someone else's. */
 function ownershipOf(secret: SecretLike | undefined, apiKey: ApiKey): Ownership {
   if (secret === undefined) return 'missing';
   if (isControlledBy(secret, apiKey)) return 'owned';
+  // Another ApiKey's Secret is never adoptable: whoever may annotate it must not hand its key over.
+  const ownedByAnApiKey = (secret.metadata?.ownerReferences ?? []).some(
+    (ref) => ref.controller === true && ref.kind === KIND,
+  );
+  if (ownedByAnApiKey) return 'foreign';
   return secret.metadata?.annotations?.[ANNOTATION_ADOPT] === 'true' ? 'adoptable' : 'foreign';
 }
+
+/** What an owned Secret holds that keyrotor can believe, or why it believes none of it. */
+type Observed =
+  | { readonly trusted: SecretContents; readonly tampered?: undefined }
+  | {
+      readonly trusted?: undefined;
+      readonly tampered: { readonly why: string; readonly raw: SecretContents };
+    }
+  | { readonly trusted?: undefined; readonly tampered?: undefined };
 
 function chooseKey(
   input: DecideInput,
   spec: ResolvedSpec,
   ownership: Ownership,
-  contents: SecretContents | undefined,
+  observed: Observed,
 ): KeyChoice {
-  if (spec.revoked) return revoke(input, spec, contents);
-  if (contents === undefined || (contents.key === undefined && contents.revokedKeyId !== undefined)) {
-    return issueFresh(input, spec, contents, ownership === 'adoptable');
+  const { trusted, tampered } = observed;
+  if (spec.revoked) {
+    // Whatever the Secret says, it ends up holding no key; the ids recorded are keyrotor's own.
+    return revoke(
+      input,
+      spec,
+      trusted ??
+        (tampered && { ...tampered.raw, keyId: input.apiKey.status?.keyId, revokedKeyId: undefined }),
+    );
   }
-  return chooseForExisting(input, spec, contents);
+  if (tampered !== undefined) {
+    return replaceUntrusted(input, spec, input.apiKey.status?.lastRotateRequest, tampered.why);
+  }
+  if (trusted === undefined || (trusted.key === undefined && trusted.revokedKeyId !== undefined)) {
+    return issueFresh(input, spec, trusted, ownership === 'adoptable');
+  }
+  return chooseForExisting(input, spec, trusted);
+}
+
+/** The key sequence after this choice: one more than any seen when the key changes. */
+function sequenceAfter(apiKey: ApiKey, trusted: SecretContents | undefined, choice: KeyChoice): number {
+  const base = Math.max(trusted?.sequence ?? 0, apiKey.status?.keySequence ?? 0);
+  const before = trusted?.key === undefined ? undefined : keyId(trusted.key);
+  const unchanged =
+    trusted !== undefined && before === choice.current?.keyId && trusted.revokedKeyId === choice.revokedKeyId;
+  return unchanged ? base : base + 1;
 }
 
 /** Ready=False when the key's issuer does not exist or does not permit it; undefined when it may be issued. */
@@ -676,6 +792,21 @@ function issuerRefusal(input: DecideInput, spec: ResolvedSpec): Plan | undefined
 }
 
 /**
+ * The spec to act on, or the InvalidSpec refusal. Revocation comes before every other check: a spec
+ * keyrotor cannot honour (nor an issuer that refuses or is gone) never keeps a revoked key in its Secret.
+ */
+function specOrRefusal(input: DecideInput): ResolvedSpec | { refusal: Plan } {
+  const { apiKey, now } = input;
+  const resolved = resolveSpec(apiKey, now);
+  if (resolved.ok) return resolved.spec;
+  if (apiKey.spec.revoked === true) return revocationSpec(apiKey);
+  const keyIdNow = apiKey.status?.keyId;
+  const kept = keyIdNow ? `; key ${keyIdNow} is unchanged and still valid` : '';
+  const message = `the spec is invalid: ${resolved.message}${kept}`;
+  return { refusal: refuse(input, Reason.InvalidSpec, message, 'rejected-spec', undefined) };
+}
+
+/**
  * The whole decision for one ApiKey: what its Secret and status should hold, which events and audit
  * lines record the step, and when to look again. Pure: same input, same plan (given the key source).
  */
@@ -685,18 +816,8 @@ export function decide(input: DecideInput): Plan {
   // Deleting: the garbage collector removes the Secret with its owner.
   if (apiKey.metadata.deletionTimestamp !== undefined) return { ...NOTHING, status: previousStatus };
 
-  const resolved = resolveSpec(apiKey, now);
-  if (!resolved.ok) {
-    const kept = previousStatus.keyId ? `; key ${previousStatus.keyId} is unchanged and still valid` : '';
-    return refuse(
-      input,
-      Reason.InvalidSpec,
-      `the spec is invalid: ${resolved.message}${kept}`,
-      'rejected-spec',
-      undefined,
-    );
-  }
-  const spec = resolved.spec;
+  const spec = specOrRefusal(input);
+  if ('refusal' in spec) return spec.refusal;
   const notPermitted = issuerRefusal(input, spec);
   if (notPermitted !== undefined) return notPermitted;
   const ownership = ownershipOf(secret, apiKey);
@@ -713,16 +834,32 @@ export function decide(input: DecideInput): Plan {
     );
   }
 
-  const contents = ownership === 'owned' && secret !== undefined ? readSecret(secret) : undefined;
-  const choice = chooseKey(input, spec, ownership, contents);
-  const secretPlan = planSecret(input, desiredSecret(apiKey, spec, choice), choice, ownership);
+  const observed = observe(input, ownership);
+  const contents = observed.trusted;
+  const choice = chooseKey(input, spec, ownership, observed);
+  const sequence = sequenceAfter(apiKey, contents, choice);
+  const manifest = desiredSecret(apiKey, spec, { ...choice, sequence }, input.config.sealKey);
+  const secretPlan = planSecret(input, manifest, choice, ownership);
   const recovered = catchUp(apiKey, choice, contents);
   const audit = [...choice.audit, ...secretPlan.audit];
+  const deferralEvents: PlannedEvent[] = [];
+  const wasDeferred = findCondition(previousStatus.conditions, ROTATION_DEFERRED);
+  if (choice.deferred !== undefined && wasDeferred?.message !== truncateMessage(choice.deferred.message)) {
+    const note = choice.deferred.message;
+    deferralEvents.push({ type: 'Normal', reason: Reason.RotationDeferred, action: 'Rotate', note });
+  }
   if (recovered.retired.length > 0 && choice.current) {
     const message = `status caught up with key ${choice.current.keyId} in Secret ${spec.secretName}`;
     audit.push({ action: 'recovered', reason: Reason.KeyIssued, keyId: choice.current.keyId, message });
   }
-  const status = nextStatus(input, spec, choice, [...choice.retired, ...recovered.retired], recovered.count);
+  const status = nextStatus(
+    input,
+    spec,
+    choice,
+    [...choice.retired, ...recovered.retired],
+    recovered.count,
+    sequence,
+  );
   const wakeAt =
     choice.current === undefined
       ? Infinity
@@ -735,7 +872,7 @@ export function decide(input: DecideInput): Plan {
     secretWrite: secretPlan.write,
     status,
     statusChanged: stableJson(status) !== stableJson(previousStatus),
-    events: [...choice.events, ...secretPlan.events],
+    events: [...choice.events, ...deferralEvents, ...secretPlan.events],
     audit,
     requeueAfterMs: Number.isFinite(wakeAt) ? Math.max(wakeAt - now.getTime(), 1_000) : undefined,
     replaced: choice.replaced,

@@ -20,14 +20,23 @@ export function dueTimes(
   key: { readonly issuedAt: Date; readonly expiresAt: Date },
   jitterSeed: string,
   jitterWindowMs: number,
+  minIntervalMs = 0,
 ): DueTimes {
+  // Automatic rotations of one key are at least minIntervalMs apart, but never past its expiry: a
+  // spec that asks for more churn than that (or a tenant's) costs every namespace's queue nothing.
+  const earliest = Math.min(key.issuedAt.getTime() + minIntervalMs, key.expiresAt.getTime());
   const base = new Date(key.expiresAt.getTime() - spec.rotateBeforeMs);
   const expiryDueAt = new Date(
-    Math.min(base.getTime() + jitterMs(jitterSeed, base, jitterWindowMs), key.expiresAt.getTime()),
+    Math.max(
+      Math.min(base.getTime() + jitterMs(jitterSeed, base, jitterWindowMs), key.expiresAt.getTime()),
+      earliest,
+    ),
   );
   const tick = spec.schedule?.nextAfter(key.issuedAt);
   const scheduleDueAt =
-    tick === undefined ? undefined : new Date(tick.getTime() + jitterMs(jitterSeed, tick, jitterWindowMs));
+    tick === undefined
+      ? undefined
+      : new Date(Math.max(tick.getTime() + jitterMs(jitterSeed, tick, jitterWindowMs), earliest));
   const nextRotationAt =
     scheduleDueAt !== undefined && scheduleDueAt < expiryDueAt ? scheduleDueAt : expiryDueAt;
   return { expiryDueAt, scheduleDueAt, nextRotationAt };

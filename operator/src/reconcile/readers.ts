@@ -1,6 +1,9 @@
 import { LABEL_API_KEY, LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../api/names.ts';
 import type { ApiKey } from '../api/types.ts';
+import { READY, findCondition } from './conditions.ts';
 import { controllerReference, type ControllerReference } from './owner.ts';
+import { Reason } from './reasons.ts';
+import { isControlledBy, type SecretLike } from './secret.ts';
 import { secretNameOf } from './spec.ts';
 
 /** The per-namespace ConfigMap the mount policy reads (paramRef): Secret name -> "apiKey;sa1,sa2". */
@@ -39,12 +42,38 @@ export function readersOf(apiKey: ApiKey): readonly string[] {
 }
 
 /**
- * RBAC that lets exactly the listed ServiceAccounts get (and watch, to follow rotations) exactly this
- * Secret, owned by the ApiKey. Undefined when the ApiKey lists no readers: then there is nothing to grant.
+ * Ready=False reasons after which the Secret still holds the key the status records: the spec or a
+ * Secret write was refused, and the current key was left as it was. Any other Ready=False reason
+ * (SecretConflict, NotPermitted, IssuerNotFound, Revoked, and any reason added later) grants nothing.
  */
-export function desiredReaderRbac(apiKey: ApiKey): ReaderRbac | undefined {
+const KEY_KEPT_REASONS: ReadonlySet<string> = new Set([Reason.InvalidSpec, Reason.SecretRejected]);
+
+/**
+ * Whether readers may be granted this ApiKey's Secret: the Secret is keyrotor's for this very ApiKey
+ * (its controller ownerReference has the ApiKey's uid) and, by the ApiKey's status, holds a live key.
+ * Grants follow ownership, never spec.secretName alone: a Secret someone else owns, or that keyrotor
+ * does not own at all, is never granted, whatever an ApiKey says. `secret` is the Secret of that name
+ * as keyrotor's cache has it (undefined when absent, or not labelled as keyrotor's).
+ */
+export function holdsLiveKey(apiKey: ApiKey, secret: SecretLike | undefined): boolean {
+  if (apiKey.metadata.deletionTimestamp !== undefined || apiKey.spec.revoked === true) return false;
+  if (secret === undefined || !isControlledBy(secret, apiKey)) return false;
+  const status = apiKey.status;
+  if (status?.keyId === undefined) return false;
+  const ready = findCondition(status.conditions, READY);
+  if (ready === undefined) return false;
+  return ready.status === 'True' || (ready.status === 'False' && KEY_KEPT_REASONS.has(ready.reason));
+}
+
+/**
+ * RBAC that lets exactly the listed ServiceAccounts get (and watch, to follow rotations) exactly this
+ * Secret, owned by the ApiKey. Undefined, so that whatever was granted before is removed, when the
+ * ApiKey lists no readers, is revoked or being deleted, or does not own a live key (`ownsLiveKey`, from
+ * holdsLiveKey).
+ */
+export function desiredReaderRbac(apiKey: ApiKey, ownsLiveKey: boolean): ReaderRbac | undefined {
   const readers = readersOf(apiKey);
-  if (readers.length === 0 || apiKey.spec.revoked === true) return undefined;
+  if (readers.length === 0 || !ownsLiveKey || !grantable(apiKey)) return undefined;
   const { namespace, name } = apiKey.metadata;
   const metadata: ObjectMetadata = {
     name: readerRbacName(apiKey),
@@ -109,17 +138,30 @@ export function rbacDiffers(
   );
 }
 
+/** Neither revoked nor being deleted: the checks holdsLiveKey makes on the spec, kept here too. */
+function grantable(apiKey: ApiKey): boolean {
+  return apiKey.spec.revoked !== true && apiKey.metadata.deletionTimestamp === undefined;
+}
+
 /**
  * What the namespace's readers ConfigMap should hold, from every ApiKey in it: for each Secret whose
- * ApiKey lists readers, "apiKey;reader1,reader2". Secrets of ApiKeys without readers are absent, so
- * any workload may mount them, as before keyrotor.
+ * ApiKey lists readers and owns a live key in it (`ownsLiveKey`, from holdsLiveKey), "apiKey;reader1,reader2".
+ * Secrets of ApiKeys without readers are absent, so any workload may mount them, as before keyrotor. An
+ * ApiKey that names a Secret it does not own (someone else's, or another ApiKey's) adds nothing and so
+ * cannot take the entry of the Secret's owner. Should two ApiKeys both pass `ownsLiveKey` for one
+ * Secret (a Secret has one controller, so holdsLiveKey lets only one), the first by name keeps it.
  */
-export function desiredReadersData(apiKeys: readonly ApiKey[]): Record<string, string> {
+export function desiredReadersData(
+  apiKeys: readonly ApiKey[],
+  ownsLiveKey: (apiKey: ApiKey) => boolean,
+): Record<string, string> {
   const data: Record<string, string> = {};
   for (const apiKey of [...apiKeys].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
     const readers = readersOf(apiKey);
-    if (readers.length === 0 || apiKey.metadata.deletionTimestamp !== undefined) continue;
-    data[secretNameOf(apiKey)] = `${apiKey.metadata.name};${readers.join(',')}`;
+    if (readers.length === 0 || !grantable(apiKey) || !ownsLiveKey(apiKey)) continue;
+    const secretName = secretNameOf(apiKey);
+    if (Object.hasOwn(data, secretName)) continue;
+    data[secretName] = `${apiKey.metadata.name};${readers.join(',')}`;
   }
   return data;
 }

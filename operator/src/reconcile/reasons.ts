@@ -18,6 +18,10 @@ export const Reason = {
   Revoked: 'Revoked',
   RotationFailed: 'RotationFailed',
   ExpiringSoon: 'ExpiringSoon',
+  /** A due rotation waits for the previous key's grace period to end (condition RotationDeferred). */
+  RotationDeferred: 'RotationDeferred',
+  /** RotationDeferred=True: why it waits. */
+  GracePeriod: 'GracePeriod',
   WorkloadRestarted: 'WorkloadRestarted',
   WorkloadNotFound: 'WorkloadNotFound',
   /** Ready=False: the ApiKeyIssuer named by issuerRef refuses the key (a rule of it is broken). */

@@ -1,8 +1,10 @@
 import {
   ANNOTATION_ISSUE_REASON,
   ANNOTATION_ISSUED_AT,
+  ANNOTATION_KEY_SEQUENCE,
   ANNOTATION_REVOKED_KEY_ID,
   ANNOTATION_ROTATE_HANDLED,
+  ANNOTATION_SEAL,
   DATA_API_KEY,
   DATA_EXPIRES_AT,
   DATA_KEY_ID,
@@ -18,6 +20,7 @@ import {
 } from '../api/names.ts';
 import type { ApiKey } from '../api/types.ts';
 import { controllerReference, type ControllerReference } from './owner.ts';
+import { sealOf, type SealedFields } from './seal.ts';
 import type { ResolvedSpec } from './spec.ts';
 
 /** The parts of a Secret keyrotor reads; data values are base64 as the API serves them. */
@@ -69,8 +72,9 @@ const encode = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 const decode = (base64: string | undefined) =>
   base64 === undefined ? undefined : Buffer.from(base64, 'base64').toString('utf8');
 
+/** An RFC 3339 time with a four-digit year, as keyrotor writes them; anything else reads as missing. */
 function parseTime(text: string | undefined): Date | undefined {
-  if (text === undefined) return undefined;
+  if (text === undefined || !/^\d{4}-\d{2}-\d{2}T/.test(text)) return undefined;
   const time = new Date(text);
   return Number.isNaN(time.getTime()) ? undefined : time;
 }
@@ -94,6 +98,14 @@ export interface SecretContents {
   readonly issueReason: string | undefined;
   readonly rotateHandled: string | undefined;
   readonly revokedKeyId: string | undefined;
+  /** The key sequence the Secret claims; only a matching seal makes it keyrotor's. */
+  readonly sequence: number | undefined;
+  readonly seal: string | undefined;
+}
+
+/** The sequence annotation, when it is a plain non-negative integer. */
+function parseSequence(text: string | undefined): number | undefined {
+  return text !== undefined && /^\d{1,15}$/.test(text) ? Number(text) : undefined;
 }
 
 export function readSecret(secret: SecretLike): SecretContents {
@@ -109,6 +121,24 @@ export function readSecret(secret: SecretLike): SecretContents {
     issueReason: secret.metadata?.annotations?.[ANNOTATION_ISSUE_REASON],
     rotateHandled: secret.metadata?.annotations?.[ANNOTATION_ROTATE_HANDLED],
     revokedKeyId: secret.metadata?.annotations?.[ANNOTATION_REVOKED_KEY_ID],
+    sequence: parseSequence(secret.metadata?.annotations?.[ANNOTATION_KEY_SEQUENCE]),
+    seal: secret.metadata?.annotations?.[ANNOTATION_SEAL],
+  };
+}
+
+/** The fields a seal covers, from a Secret's contents. */
+export function sealedFieldsOf(uid: string, contents: SecretContents): SealedFields {
+  return {
+    uid,
+    sequence: contents.sequence ?? 0,
+    key: contents.key,
+    issuedAt: contents.issuedAt,
+    expiresAt: contents.expiresAt,
+    previousKey: contents.previousKey,
+    previousExpiresAt: contents.previousExpiresAt,
+    issueReason: contents.issueReason,
+    rotateHandled: contents.rotateHandled,
+    revokedKeyId: contents.revokedKeyId,
   };
 }
 
@@ -123,9 +153,19 @@ export interface SecretState {
   readonly rotateHandled: string | undefined;
   /** Set when the key was revoked: the Secret then holds no key at all. */
   readonly revokedKeyId: string | undefined;
+  /** One more than before with every change of key: what a replayed older Secret gives away. */
+  readonly sequence: number;
 }
 
-export function desiredSecret(apiKey: ApiKey, spec: ResolvedSpec, state: SecretState): SecretManifest {
+/** The parts of a ResolvedSpec a Secret is written from. */
+export type SecretSpec = Pick<ResolvedSpec, 'secretName' | 'scopes' | 'labels' | 'annotations'>;
+
+export function desiredSecret(
+  apiKey: ApiKey,
+  spec: SecretSpec,
+  state: SecretState,
+  sealKey: Uint8Array,
+): SecretManifest {
   const { current, previous } = state;
   const data: Record<string, string> = { [DATA_SCOPES]: encode(spec.scopes.join(' ')) };
   const annotations: Record<string, string> = {
@@ -145,6 +185,19 @@ export function desiredSecret(apiKey: ApiKey, spec: ResolvedSpec, state: SecretS
   }
   if (state.rotateHandled !== undefined) annotations[ANNOTATION_ROTATE_HANDLED] = state.rotateHandled;
   if (state.revokedKeyId !== undefined) annotations[ANNOTATION_REVOKED_KEY_ID] = state.revokedKeyId;
+  annotations[ANNOTATION_KEY_SEQUENCE] = String(state.sequence);
+  annotations[ANNOTATION_SEAL] = sealOf(sealKey, {
+    uid: apiKey.metadata.uid,
+    sequence: state.sequence,
+    key: current?.key,
+    issuedAt: current?.issuedAt,
+    expiresAt: current?.expiresAt,
+    previousKey: previous?.key,
+    previousExpiresAt: previous?.expiresAt,
+    issueReason: state.issueReason,
+    rotateHandled: state.rotateHandled,
+    revokedKeyId: state.revokedKeyId,
+  });
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -167,6 +220,8 @@ const OWN_ANNOTATIONS = [
   ANNOTATION_ISSUE_REASON,
   ANNOTATION_ROTATE_HANDLED,
   ANNOTATION_REVOKED_KEY_ID,
+  ANNOTATION_KEY_SEQUENCE,
+  ANNOTATION_SEAL,
 ];
 
 const KEYROTOR_DATA = new Set([

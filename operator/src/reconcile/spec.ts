@@ -234,3 +234,28 @@ export function resolveSpec(apiKey: ApiKey, now: Date): SpecResult {
 export function secretNameOf(apiKey: ApiKey): string {
   return apiKey.spec.secretName ?? apiKey.metadata.name;
 }
+
+/**
+ * What a revocation works from when the rest of the spec is invalid: the Secret's name and nothing the
+ * tenant wrote that could make the write fail (no template labels or annotations, no scopes). A
+ * revocation must never wait for a spec to be mended.
+ */
+export function revocationSpec(apiKey: ApiKey): ResolvedSpec {
+  const reason = apiKey.spec.revocationReason;
+  return {
+    secretName: secretNameOf(apiKey),
+    environment: 'production',
+    scopes: [],
+    keyPrefix: DEFAULT_KEY_PREFIX,
+    keyBits: DEFAULT_KEY_BITS,
+    expiresAfterMs: 0,
+    rotateBeforeMs: 0,
+    gracePeriodMs: 0,
+    labels: {},
+    annotations: {},
+    schedule: undefined,
+    revoked: true,
+    revocationReason: typeof reason === 'string' ? reason.slice(0, 256) : undefined,
+    restartTargets: [],
+  };
+}
