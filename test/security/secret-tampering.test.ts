@@ -239,6 +239,58 @@ describe('a tenant writing its key Secret', () => {
     expect(secret.metadata?.ownerReferences?.map((ref) => ref.name)).toEqual(['owned']);
   });
 
+  it('T20: a keyrotor field the tenant adds is removed once, the key stays, and nothing loops', async () => {
+    const before = await issuedKey('stray');
+    await tenantPatch('stray', { metadata: { annotations: { 'keyrotor.dev/revoked-key-id': 'x' } } });
+    await waitForEvent(admin, namespace, 'stray', 'SecretDrifted');
+    await waitFor(
+      async () => {
+        const secret = await adminCore.readNamespacedSecret({ namespace, name: 'stray' });
+        return secret.metadata?.annotations?.['keyrotor.dev/revoked-key-id'] === undefined
+          ? secret
+          : undefined;
+      },
+      { description: 'the stray annotation removed' },
+    );
+    await operator.controller.idle();
+    const after = await readApiKey(admin, namespace, 'stray');
+    expect(after.status?.keyId).toBe(before.status?.keyId);
+    expect(after.status?.rotationCount ?? 0).toBe(0);
+    const reasons = (await eventsFor(admin, namespace, 'stray')).map((event) => event.reason);
+    expect(reasons.includes('SecretTampered')).toBe(false);
+  });
+
+  it('T21: stripping the seal, emptying the key and planting a previous key lists nothing of the tenant’s', async () => {
+    const before = await issuedKey('stripped');
+    const chosen = formatKey(
+      { prefix: 'kr', environment: 'production', bits: 256 },
+      new Uint8Array(32).fill(5),
+    );
+    await tenantCore().patchNamespacedSecret(
+      {
+        namespace,
+        name: 'stripped',
+        body: [
+          { op: 'remove', path: '/metadata/annotations/keyrotor.dev~1seal' },
+          { op: 'remove', path: '/metadata/annotations/keyrotor.dev~1key-sequence' },
+          { op: 'remove', path: '/data/api-key' },
+          { op: 'add', path: '/data/previous-api-key', value: b64(chosen) },
+          { op: 'add', path: '/data/previous-key-id', value: b64(keyId(chosen)) },
+          {
+            op: 'add',
+            path: '/data/previous-expires-at',
+            value: b64(new Date(Date.now() + DAY).toISOString()),
+          },
+        ],
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
+    const after = await waitForNewKey('stripped', before.status?.keyId ?? '');
+    await waitForListed(after.status?.keyId ?? '');
+    expect((await verifier()).keys.some((entry) => entry.sha256 === keyHash(chosen))).toBe(false);
+    await waitForEvent(admin, namespace, 'stripped', 'SecretTampered');
+  });
+
   it('T8: a second rotation inside the grace period keeps the first key until its grace ends', async () => {
     const before = await issuedKey('grace', { rotation: { gracePeriod: '1d' } });
     const first = before.status?.keyId ?? '';

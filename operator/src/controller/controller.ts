@@ -44,6 +44,7 @@ import {
   readerRbacName,
 } from '../reconcile/readers.ts';
 import { secretNameOf } from '../reconcile/spec.ts';
+import { lagsStatus } from '../reconcile/trust.ts';
 import { RecentWrites } from './recent-writes.ts';
 import { MAX_REQUEUE_MS, WorkQueue } from './queue.ts';
 import { IssuerVerifiers } from './verifiers.ts';
@@ -634,8 +635,13 @@ export class Controller {
     }
     const secretName = secretNameOf(apiKey);
     // Secrets keyrotor does not label are not cached: ask the API server before creating one.
-    const secret =
+    const cached =
       this.#cachedSecret(namespace, secretName) ?? (await this.#writer.readSecret(namespace, secretName));
+    // Older than the status says: a replay, or a Secret watch that lags; only the API server can tell.
+    const secret =
+      cached !== undefined && lagsStatus(apiKey, cached)
+        ? await this.#writer.readSecret(namespace, secretName)
+        : cached;
     const ref = apiKey.spec.issuerRef;
     const issuer =
       ref === undefined
@@ -678,7 +684,22 @@ export class Controller {
               if (!isNotFound(error)) throw error;
             });
         }
-        this.#writtenSecrets.record(secretKey, await this.#writer.applySecret(write.manifest));
+        let manifest = write.manifest;
+        if (write.kind === 'apply' && write.strip !== undefined && write.strip.length > 0) {
+          // Fields of keyrotor's that someone else added: apply would keep them (another manager's).
+          const stripped = await this.#writer.stripSecret(
+            namespace,
+            manifest.metadata.name,
+            write.strip,
+            manifest.metadata.resourceVersion,
+          );
+          const resourceVersion = stripped.metadata?.resourceVersion;
+          manifest = {
+            ...manifest,
+            metadata: { ...manifest.metadata, ...(resourceVersion ? { resourceVersion } : {}) },
+          };
+        }
+        this.#writtenSecrets.record(secretKey, await this.#writer.applySecret(manifest));
       } catch (error) {
         // A conflict means the Secret changed since the decision: decide again on fresh state.
         this.#audit(apiKey, plan, 'failed');

@@ -140,7 +140,10 @@ export function entriesFor(
   if (!admit(apiKey, spec, issuer, namespaceLabels).permitted) return { entries: [], standing: 'refused' };
   if (secret === undefined || !isControlledBy(secret, apiKey)) return { entries: [], standing: 'permitted' };
   const trust = trustSecret(apiKey, secret, sealKey);
-  if (trust.kind === 'tampered') return { entries: [], standing: 'permitted' };
+  // A sealed state older than the status may be a Secret cache that lags the ApiKey's: keep what is
+  // listed (built from trusted state before); anything else not keyrotor's lists nothing.
+  if (trust.kind === 'tampered')
+    return { entries: trust.replayed ? listed.filter(stillValid) : [], standing: 'permitted' };
 
   const contents = trust.contents;
   const { namespace, name } = apiKey.metadata;

@@ -118,7 +118,9 @@ export function failureSummary(error: unknown): string {
   if (failure === undefined)
     return error instanceof Error ? boundedMessage(error.name, 64) : 'request failed';
   const status = failure.status === undefined ? '' : ` HTTP ${failure.status}`;
-  return `${failure.call}:${status} ${failure.reason}`;
+  // A reason is a Kubernetes StatusReason word (Forbidden, Invalid, ...); a webhook may send anything.
+  const reason = /^[A-Z][A-Za-z]{0,39}$/.test(failure.reason) ? failure.reason : 'Unknown';
+  return `${failure.call}:${status} ${reason}`;
 }
 
 export interface ErrorFields {

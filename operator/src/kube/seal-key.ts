@@ -51,6 +51,14 @@ async function readOrCreate(kc: KubeConfig, ref: SealSecretRef, options: ClientO
       const secret = await call(`read seal key ${where}`, () =>
         core.readNamespacedSecret({ namespace: ref.namespace, name: ref.name }),
       );
+      if (secret.type !== SEAL_KEY_SECRET_TYPE) {
+        throw new KubeError(
+          `read seal key ${where}`,
+          undefined,
+          'InvalidSealKey',
+          `its type is ${secret.type ?? '(none)'}, not ${SEAL_KEY_SECRET_TYPE}: keyrotor made no seal key there`,
+        );
+      }
       const data = secret.data?.[DATA_SEAL_KEY];
       const key = data === undefined ? undefined : Buffer.from(data, 'base64');
       if (key === undefined || key.length < MIN_SEAL_KEY_BYTES) {

@@ -23,7 +23,7 @@ import type { ApiKey, ApiKeyIssuer, ApiKeyIssuerStatus, ApiKeyStatus } from '../
 import type { ReaderRbac } from '../reconcile/readers.ts';
 import type { SecretLike, SecretManifest } from '../reconcile/secret.ts';
 import { makeClient, type ClientOptions } from './client.ts';
-import { call, isNotFound } from './errors.ts';
+import { KubeError, call, isNotFound } from './errors.ts';
 
 const serverSideApply = () => setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 
@@ -125,6 +125,44 @@ export class KubeWriter {
         serverSideApply(),
       ),
     );
+  }
+
+  /**
+   * Removes fields ("data.<key>", "annotations.<name>") that server-side apply would keep because
+   * another manager owns them: a JSON patch that first tests the observed resourceVersion.
+   */
+  async stripSecret(
+    namespace: string,
+    name: string,
+    fields: readonly string[],
+    resourceVersion: string | undefined,
+  ): Promise<SecretLike> {
+    const pointer = (field: string) => {
+      const [part = '', ...rest] = field.split('.');
+      const key = rest.join('.').replaceAll('~', '~0').replaceAll('/', '~1');
+      return `/${part === 'data' ? 'data' : 'metadata/annotations'}/${key}`;
+    };
+    const body = [
+      ...(resourceVersion === undefined
+        ? []
+        : [{ op: 'test', path: '/metadata/resourceVersion', value: resourceVersion }]),
+      ...fields.map((field) => ({ op: 'remove', path: pointer(field) })),
+    ];
+    const what = `strip Secret ${namespace}/${name}`;
+    try {
+      return await call(what, () =>
+        this.#core.patchNamespacedSecret(
+          { name, namespace, body, fieldManager: FIELD_MANAGER },
+          setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+        ),
+      );
+    } catch (error) {
+      // A failed test (another resourceVersion) or a field already gone: the Secret changed since it
+      // was observed, which is a conflict: decide again on fresh state.
+      if (error instanceof KubeError && error.status === 422)
+        throw new KubeError(what, 409, 'Conflict', 'the Secret changed since it was observed');
+      throw error;
+    }
   }
 
   /** Deletes a Secret only if it is still the object (uid) that was observed. */

@@ -79,7 +79,7 @@ describe('trustSecret', () => {
     ['issued-at moved', withAnnotations(secret, { [ANNOTATION_ISSUED_AT]: '2099-01-01T00:00:00.000Z' }), 'tampered'],
     ['expires-at moved', withData(secret, { [DATA_EXPIRES_AT]: b64('2099-01-31T00:00:00.000Z') }), 'tampered'],
     ['a key of the tenant with its id', withData(secret, { [DATA_API_KEY]: b64(planted), [DATA_KEY_ID]: b64(keyId(planted)) }), 'tampered'],
-    ['a previous key added', withData(secret, { [DATA_PREVIOUS_API_KEY]: b64(planted) }), 'tampered'],
+    ['a previous key added (not keyrotor’s: ignored)', withData(secret, { [DATA_PREVIOUS_API_KEY]: b64(planted) }), 'sealed'],
     ['the seal of another key', withAnnotations(secret, { [ANNOTATION_SEAL]: 'v1.AAAA' }), 'tampered'],
     ['a sequence raised', withAnnotations(secret, { [ANNOTATION_KEY_SEQUENCE]: '9' }), 'tampered'],
     ['seal and sequence emptied', withAnnotations(secret, { [ANNOTATION_SEAL]: '', [ANNOTATION_KEY_SEQUENCE]: '' }), 'tampered'],
@@ -107,6 +107,62 @@ describe('trustSecret', () => {
 
   it('a Secret sealed with another seal key is not keyrotor’s', () => {
     expect(trustSecret(key, secret ?? {}, new Uint8Array(32).fill(9)).kind).toBe('tampered');
+  });
+});
+
+describe('trustSecret: parts keyrotor did not write', () => {
+  it('a keyrotor field someone else added is ignored, not a broken seal, and the next write removes it', () => {
+    const { apiKey: key, secret, keys } = issued();
+    const added = withAnnotations(secret, { 'keyrotor.dev/revoked-key-id': 'x' });
+    const trust = trustSecret(key, added, keys.sealKey);
+    expect(trust.kind).toBe('sealed');
+    expect(trust.kind === 'sealed' ? trust.ignored : []).toEqual(['annotations.keyrotor.dev/revoked-key-id']);
+    const plan = decide({ apiKey: key, secret: added, now: later(HOUR), config: keys });
+    expect(plan.status.keyId).toBe(key.status.keyId);
+    expect(plan.secretWrite).toMatchObject({
+      kind: 'apply',
+      strip: ['annotations.keyrotor.dev/revoked-key-id'],
+    });
+    expect(plan.events.map((event) => event.reason)).toEqual(['SecretDrifted']);
+  });
+
+  it('a previous key added beside a sealed Secret is not listed, nor kept', () => {
+    const { apiKey: key, secret, keys } = issued();
+    const planted = formatKey(
+      { prefix: 'kr', environment: 'production', bits: 256 },
+      new Uint8Array(32).fill(3),
+    );
+    const added = withData(secret, {
+      [DATA_PREVIOUS_API_KEY]: b64(planted),
+      'previous-key-id': b64(keyId(planted)),
+      'previous-expires-at': b64(later(20 * DAY).toISOString()),
+    });
+    const trust = trustSecret(key, added, keys.sealKey);
+    expect(trust.contents.previousKey).toBeUndefined();
+  });
+
+  it('an unsealed Secret without a key, and a previous key of the tenant’s, is tampered unless the status says revoked', () => {
+    const { apiKey: key, secret, keys } = issued();
+    const planted = formatKey(
+      { prefix: 'kr', environment: 'production', bits: 256 },
+      new Uint8Array(32).fill(4),
+    );
+    const data = Object.fromEntries(
+      Object.entries({
+        ...secret?.data,
+        [DATA_PREVIOUS_API_KEY]: b64(planted),
+        'previous-key-id': b64(keyId(planted)),
+      }).filter(([name]) => name !== DATA_API_KEY),
+    );
+    const annotations = Object.fromEntries(
+      Object.entries(secret?.metadata?.annotations ?? {}).filter(
+        ([name]) => name !== ANNOTATION_SEAL && name !== ANNOTATION_KEY_SEQUENCE,
+      ),
+    );
+    const stripped: SecretLike = { ...secret, data, metadata: { ...secret?.metadata, annotations } };
+    expect(trustSecret(key, stripped, keys.sealKey).kind).toBe('tampered');
+    const plan = decide({ apiKey: key, secret: stripped, now: later(HOUR), config: keys });
+    expect(plan.events.map((event) => event.reason)).toContain('SecretTampered');
   });
 });
 
@@ -230,6 +286,21 @@ describe('decide: rotations inside a grace period and churn', () => {
     });
     expect(rotated.replaced).toBe('Manual');
     expect(rotated.status.conditions?.some((c) => c.type === ROTATION_DEFERRED)).toBe(false);
+  });
+
+  it('a deferred rotation never waits past the current key’s expiry', () => {
+    const { apiKey: key, secret, keys } = issued({ rotation: { gracePeriod: '20d' } });
+    const first = { ...key, metadata: { ...key.metadata, annotations: { [ANNOTATION_ROTATE]: 'a' } } };
+    const afterFirst = applied(first, decide({ apiKey: first, secret, now: later(HOUR), config: keys }));
+    // The lifetime shrinks to 2 days: the current key expires long before the 20-day grace ends.
+    const shorter = {
+      ...afterFirst.apiKey,
+      spec: { ...afterFirst.apiKey.spec, expiresAfter: '2d' },
+      metadata: { ...first.metadata, generation: 2, annotations: { [ANNOTATION_ROTATE]: 'b' } },
+    };
+    const plan = decide({ apiKey: shorter, secret: afterFirst.secret, now: later(2 * HOUR), config: keys });
+    const deferredUntil = Date.parse(plan.status.nextRotationAt ?? '');
+    expect(deferredUntil).toBeLessThanOrEqual(Date.parse(plan.status.expiresAt ?? ''));
   });
 
   it('expiresAfter 1h with rotateBefore 59m59s rotates at most every five minutes', () => {

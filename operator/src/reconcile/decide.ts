@@ -79,7 +79,15 @@ export interface PlannedAudit {
 
 export type SecretWrite =
   /** Server-side apply; with metadata.resourceVersion set when it updates what was observed. */
-  | { readonly kind: 'apply'; readonly manifest: SecretManifest }
+  | {
+      readonly kind: 'apply';
+      readonly manifest: SecretManifest;
+      /**
+       * keyrotor's fields someone else added ("data.previous-api-key", "annotations.keyrotor.dev/..."):
+       * server-side apply keeps fields it does not own, so they are removed first (a JSON patch).
+       */
+      readonly strip?: readonly string[];
+    }
   /** The type of a Secret cannot change in place: delete the one observed (by uid) and create. */
   | { readonly kind: 'recreate'; readonly manifest: SecretManifest; readonly uid: string };
 
@@ -435,8 +443,10 @@ function deferral(
   now: Date,
 ): KeyChoice['deferred'] {
   if (kept === undefined || now >= existing.expiresAt) return undefined;
-  const message = `rotation (${reason}) of key ${existing.keyId} is deferred until ${at(kept.expiresAt)}, when the grace period of previous key ${kept.keyId} ends`;
-  return { until: kept.expiresAt, message };
+  // Never past the current key's own expiry: then it rotates, grace or not (an expired key is no use).
+  const until = new Date(Math.min(kept.expiresAt.getTime(), existing.expiresAt.getTime()));
+  const message = `rotation (${reason}) of key ${existing.keyId} is deferred until ${at(until)}, when the grace period of previous key ${kept.keyId} ends`;
+  return { until, message };
 }
 
 /** The Normal event and audit line of a previous key whose grace period has ended. */
@@ -552,6 +562,7 @@ function planSecret(
   manifest: SecretManifest,
   choice: KeyChoice,
   ownership: Ownership,
+  ignored: readonly string[] = [],
 ): SecretPlan {
   const { apiKey, secret } = input;
   if (secret === undefined) {
@@ -574,23 +585,38 @@ function planSecret(
   let write: SecretWrite | undefined;
   if (drift.includes('type')) {
     write = { kind: 'recreate', manifest, uid: secret.metadata?.uid ?? '' };
-  } else if (drift.length > 0) {
+  } else if (drift.length > 0 || ignored.length > 0) {
     // The resourceVersion makes the write fail if the Secret changed since it was decided on.
-    write = { kind: 'apply', manifest: withResourceVersion(manifest, secret.metadata?.resourceVersion) };
+    const applied = withResourceVersion(manifest, secret.metadata?.resourceVersion);
+    write =
+      ignored.length > 0
+        ? { kind: 'apply', manifest: applied, strip: ignored }
+        : { kind: 'apply', manifest: applied };
   }
-  // Drift while the spec stood still was someone else's edit: say so. A spec change is not drift.
+  return { write, ...driftReport(apiKey, secret, manifest, drift, choice, ignored) };
+}
+
+/** Drift while the spec stood still was someone else's edit: say so. A spec change is not drift. */
+function driftReport(
+  apiKey: ApiKey,
+  secret: SecretLike,
+  manifest: SecretManifest,
+  drift: readonly string[],
+  choice: KeyChoice,
+  ignored: readonly string[],
+): Omit<SecretPlan, 'write'> {
   const changedByDecision = choice.replaced !== undefined || choice.events.length > 0;
   // A Secret written before seals existed gets its seal now: that is an upgrade, not an edit.
   const unsealed = secret.metadata?.annotations?.[ANNOTATION_SEAL] === undefined;
-  const edits = editsFromOutside(drift, changedByDecision).filter(
+  const fromOutside = editsFromOutside(drift, changedByDecision).filter(
     (what) => !(unsealed && what === 'annotations'),
   );
+  const edits = [...new Set([...fromOutside, ...ignored])];
   if (apiKey.status?.observedGeneration !== apiKey.metadata.generation || edits.length === 0) {
-    return { write, events: [], audit: [] };
+    return { events: [], audit: [] };
   }
   const note = `restored ${edits.join(', ')} of Secret ${manifest.metadata.name}, changed outside keyrotor`;
   return {
-    write,
     events: [{ type: 'Warning', reason: Reason.SecretDrifted, action: 'Reconcile', note }],
     audit: [
       {
@@ -716,9 +742,8 @@ function nextStatus(
 function observe(input: DecideInput, ownership: Ownership): Observed {
   if (ownership !== 'owned' || input.secret === undefined) return {};
   const trust = trustSecret(input.apiKey, input.secret, input.config.sealKey);
-  return trust.kind === 'tampered'
-    ? { tampered: { why: trust.why, raw: trust.contents } }
-    : { trusted: trust.contents };
+  if (trust.kind === 'tampered') return { tampered: { why: trust.why, raw: trust.contents } };
+  return { trusted: trust.contents, ignored: trust.kind === 'sealed' ? trust.ignored : [] };
 }
 
 /** Whose Secret it is: none yet, this ApiKey's, someone else's that may be adopted, or someone else's. */
@@ -735,12 +760,13 @@ function ownershipOf(secret: SecretLike | undefined, apiKey: ApiKey): Ownership 
 
 /** What an owned Secret holds that keyrotor can believe, or why it believes none of it. */
 type Observed =
-  | { readonly trusted: SecretContents; readonly tampered?: undefined }
+  | { readonly trusted: SecretContents; readonly ignored: readonly string[]; readonly tampered?: undefined }
   | {
       readonly trusted?: undefined;
+      readonly ignored?: undefined;
       readonly tampered: { readonly why: string; readonly raw: SecretContents };
     }
-  | { readonly trusted?: undefined; readonly tampered?: undefined };
+  | { readonly trusted?: undefined; readonly ignored?: undefined; readonly tampered?: undefined };
 
 function chooseKey(
   input: DecideInput,
@@ -839,7 +865,7 @@ export function decide(input: DecideInput): Plan {
   const choice = chooseKey(input, spec, ownership, observed);
   const sequence = sequenceAfter(apiKey, contents, choice);
   const manifest = desiredSecret(apiKey, spec, { ...choice, sequence }, input.config.sealKey);
-  const secretPlan = planSecret(input, manifest, choice, ownership);
+  const secretPlan = planSecret(input, manifest, choice, ownership, observed.ignored);
   const recovered = catchUp(apiKey, choice, contents);
   const audit = [...choice.audit, ...secretPlan.audit];
   const deferralEvents: PlannedEvent[] = [];

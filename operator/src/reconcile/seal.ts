@@ -32,10 +32,32 @@ export interface SealedFields {
 const iso = (time: Date | undefined) => (time === undefined ? null : time.toISOString());
 const hashOf = (key: string | undefined) => (key === undefined ? null : keyHash(key));
 
+/**
+ * Which of the optional parts keyrotor wrote: c (the current key and its times), p (the previous key),
+ * r (the handled rotate value), v (the revoked key id). It is part of the seal, so a part someone else
+ * adds to the Secret is known not to be keyrotor's and ignored, rather than breaking the seal.
+ */
+export type SealMask = string;
+
+export function maskOf(fields: SealedFields): SealMask {
+  return [
+    fields.key === undefined ? '' : 'c',
+    fields.previousKey === undefined ? '' : 'p',
+    fields.rotateHandled === undefined ? '' : 'r',
+    fields.revokedKeyId === undefined ? '' : 'v',
+  ].join('');
+}
+
+/** The mask a seal was made with, or undefined when `seal` is not one of keyrotor's seals. */
+export function sealMaskOf(seal: string | undefined): SealMask | undefined {
+  return seal === undefined ? undefined : /^v1\.(c?p?r?v?)\.[A-Za-z0-9_-]{43}$/.exec(seal)?.[1];
+}
+
 /** The message the MAC is over: a JSON array, so no field can run into the next. */
 function message(fields: SealedFields): string {
   return JSON.stringify([
     SEAL_VERSION,
+    maskOf(fields),
     fields.uid,
     fields.sequence,
     hashOf(fields.key),
@@ -62,13 +84,13 @@ function mac(sealKey: Uint8Array, fields: SealedFields): Buffer {
 }
 
 export function sealOf(sealKey: Uint8Array, fields: SealedFields): string {
-  return `${SEAL_VERSION}.${mac(sealKey, fields).toString('base64url')}`;
+  return `${SEAL_VERSION}.${maskOf(fields)}.${mac(sealKey, fields).toString('base64url')}`;
 }
 
 /** True when `seal` is keyrotor's seal over exactly these fields (compared in constant time). */
 export function sealMatches(sealKey: Uint8Array, fields: SealedFields, seal: string | undefined): boolean {
-  if (seal === undefined || !seal.startsWith(`${SEAL_VERSION}.`)) return false;
-  const given = Buffer.from(seal.slice(SEAL_VERSION.length + 1), 'base64url');
+  if (sealMaskOf(seal) !== maskOf(fields) || seal === undefined) return false;
+  const given = Buffer.from(seal.slice(seal.lastIndexOf('.') + 1), 'base64url');
   const expected = mac(sealKey, fields);
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
