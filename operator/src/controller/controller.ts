@@ -714,12 +714,14 @@ export class Controller {
         await this.#record(apiKey, recordFailure(apiKey, plan, this.#now(), failureSummary(error)));
         throw error;
       }
-      // On record as soon as the Secret holds it, whatever becomes of the status write.
+      // On record as soon as the Secret holds it, whatever becomes of the status write: a status write
+      // that fails (throttled, refused) must not lose the step's audit line or its Events.
       this.#audit(apiKey, plan, 'done');
+      for (const event of plan.events) this.#events.record(apiKey, event);
       if (plan.replaced !== undefined) this.metrics.rotations.inc({ reason: plan.replaced });
       if (plan.restart.length > 0) this.#restarter.request(apiKey, plan.restart);
     }
-    await this.#record(apiKey, write === undefined ? plan : { ...plan, audit: [] });
+    await this.#record(apiKey, write === undefined ? plan : { ...plan, audit: [], events: [] });
     if (write !== undefined || plan.statusChanged) {
       this.#logger.debug(
         {

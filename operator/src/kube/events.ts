@@ -14,7 +14,7 @@ export const MAX_NOTE_BYTES = 1024;
 /** The same event for the same object within this window is sent once. */
 const DEDUP_WINDOW_MS = 60_000;
 const MAX_REMEMBERED = 10_000;
-const MAX_THROTTLED_ATTEMPTS = 3;
+const MAX_THROTTLED_ATTEMPTS = 5;
 
 /**
  * A note as an Event may carry it: key material (raw or encoded) scrubbed, then cut to MAX_NOTE_BYTES
@@ -36,7 +36,7 @@ export function eventNote(text: string): string {
 
 /**
  * Records Events on ApiKeys (events.k8s.io/v1). Best effort by design: an Event that cannot be
- * written (after up to 3 tries when throttled) is logged and dropped, never failing the reconcile
+ * written (after up to 5 tries when throttled) is logged and dropped, never failing the reconcile
  * that produced it.
  */
 export class EventRecorder {
@@ -94,7 +94,7 @@ export class EventRecorder {
     this.#pending.add(sent);
   }
 
-  /** Sends an event; a throttled one (429) is sent again after the server's Retry-After, up to 3 times. */
+  /** Sends an event; a throttled one (429) is sent again after the server's Retry-After, up to 5 tries. */
   async #send(namespace: string, body: EventsV1Event, call: string): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
       try {
