@@ -131,7 +131,7 @@ const DEFAULT_VERIFIER_BATCH_MS = 1_000;
 /**
  * The imperative shell around decide(): informers feed keys into the work queue; each reconcile
  * reads the ApiKey and its Secret from the caches, asks decide() for a plan, and applies it
- * (Secret, then status, then events and audit lines).
+ * (an audit intent line, the Secret, its events and audit lines, then the status).
  */
 export class Controller {
   readonly #options: ControllerOptions;
