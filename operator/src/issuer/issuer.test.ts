@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 
 import { VERIFIER_SECRET_TYPE } from '../api/names.ts';
-import type { ApiKey, ApiKeyIssuer, ApiKeyIssuerSpec, ApiKeySpec } from '../api/types.ts';
+import type { ApiKey, ApiKeyIssuer, ApiKeyIssuerSpec } from '../api/types.ts';
 import { keyHash } from '../keys/format.ts';
-import { decide, type Plan } from '../reconcile/decide.ts';
+import { decide } from '../reconcile/decide.ts';
 import { TEST_SEAL_KEY, keySource } from '../reconcile/key-source.testing.ts';
+import { consumerApiKey, secretOf } from './consumer.testing.ts';
 import { controllerReference } from '../reconcile/owner.ts';
 import type { SecretLike } from '../reconcile/secret.ts';
 import { resolveSpec } from '../reconcile/spec.ts';
@@ -32,22 +33,7 @@ function issuer(spec: Partial<ApiKeyIssuerSpec> = {}): ApiKeyIssuer {
   };
 }
 
-let uid = 0;
-function apiKey(name: string, spec: Partial<ApiKeySpec> = {}, namespace = 'trading'): ApiKey {
-  uid += 1;
-  return {
-    apiVersion: 'keyrotor.dev/v1alpha1',
-    kind: 'ApiKey',
-    metadata: { name, namespace, uid: `key-uid-${uid}`, generation: 1 },
-    spec: {
-      scopes: ['prices:read'],
-      expiresAfter: '1h',
-      rotation: { rotateBefore: '20m', gracePeriod: '10m' },
-      issuerRef: { namespace: 'market-data', name: 'prices' },
-      ...spec,
-    },
-  };
-}
+const apiKey = consumerApiKey;
 
 function admission(
   key: ApiKey,
@@ -215,11 +201,6 @@ describe('decide with an issuer', () => {
     expect(revoked.status.conditions?.[0]?.reason).toBe('Revoked');
   });
 });
-
-function secretOf(plan: Plan, resourceVersion = '20'): SecretLike | undefined {
-  const manifest = plan.secretWrite?.manifest;
-  return manifest && { ...manifest, metadata: { ...manifest.metadata, uid: 'secret-uid', resourceVersion } };
-}
 
 /** Runs decide() for a key as the controller would, returning the key and Secret after the plan. */
 /** One key source for every test, so no two keys are the same. */

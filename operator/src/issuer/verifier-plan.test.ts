@@ -3,9 +3,10 @@
 // stop working leave the document even when it is full.
 import { describe, expect, it } from 'vitest';
 
-import type { ApiKey, ApiKeyIssuer, ApiKeySpec } from '../api/types.ts';
-import { decide, type Plan } from '../reconcile/decide.ts';
+import type { ApiKeyIssuer, ApiKeySpec } from '../api/types.ts';
+import { decide } from '../reconcile/decide.ts';
 import { TEST_SEAL_KEY, keySource } from '../reconcile/key-source.testing.ts';
+import { consumerApiKey, secretOf } from './consumer.testing.ts';
 import type { SecretLike } from '../reconcile/secret.ts';
 import { VERIFIER_FILE, parseVerifierDocument, type VerifierDocument } from '../verify/document.ts';
 import {
@@ -31,29 +32,7 @@ function issuer(status?: ApiKeyIssuer['status']): ApiKeyIssuer {
   };
 }
 
-let uid = 0;
-function apiKey(name: string, spec: Partial<ApiKeySpec> = {}): ApiKey {
-  uid += 1;
-  return {
-    apiVersion: 'keyrotor.dev/v1alpha1',
-    kind: 'ApiKey',
-    metadata: { name, namespace: 'trading', uid: `key-uid-${uid}`, generation: 1 },
-    spec: {
-      scopes: ['prices:read'],
-      expiresAfter: '1h',
-      rotation: { rotateBefore: '20m', gracePeriod: '10m' },
-      issuerRef: { namespace: 'market-data', name: 'prices' },
-      ...spec,
-    },
-  };
-}
-
-function secretOf(plan: Plan): SecretLike | undefined {
-  const manifest = plan.secretWrite?.manifest;
-  return (
-    manifest && { ...manifest, metadata: { ...manifest.metadata, uid: 'secret-uid', resourceVersion: '20' } }
-  );
-}
+const apiKey = consumerApiKey;
 
 /** An ApiKey with the key decide() issued it, and its Secret. */
 function issued(name: string, spec: Partial<ApiKeySpec> = {}): Consumer {
