@@ -1,4 +1,4 @@
-// npm run bench -- [--scenario all|converge|floor|steady|restart|storm|verifier-storm|unrelated|latency|fairness] [--keys N]
+// npm run bench -- [--scenario all|converge|floor|steady|restart|storm|verifier-storm|unrelated|latency|fairness|secret-flood] [--keys N]
 // Runs the scenarios on a fresh local control plane, prints the results as JSON and appends them to
 // bench/RESULTS.md with the machine and commit.
 import { mkdtemp } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import { controlPlaneBinaries } from '../test/cluster/binaries.ts';
 import { startControlPlane } from '../test/cluster/control-plane.ts';
 import { fairness } from './fairness.ts';
 import { appendResults, commit, machine, repoRoot } from './harness.ts';
+import { secretFlood } from './secret-flood.ts';
 import {
   converge,
   floor,
@@ -35,6 +36,7 @@ const SCENARIOS = [
   'unrelated',
   'latency',
   'fairness',
+  'secret-flood',
 ] as const;
 const { values } = parseArgs({
   options: {
@@ -107,6 +109,8 @@ try {
   if (wants('unrelated')) results.unrelated = await step('unrelated', () => unrelated(ctx, 'unrelated'));
   if (wants('latency')) results.latency = await step('latency', () => latency(ctx, 'latency'));
   if (wants('fairness')) results.fairness = await step('fairness', () => fairness(ctx, 'fairness'));
+  if (wants('secret-flood'))
+    results.secretFlood = await step('secret-flood', () => secretFlood(ctx, 'secret-flood'));
 } finally {
   await controlPlane.stop();
 }

@@ -55,7 +55,11 @@ interface Crd {
   };
 }
 
-const CRD_FILES = ['crds/keyrotor.dev_apikeys.yaml', 'crds/keyrotor.dev_apikeyissuers.yaml'];
+const CRD_FILES = [
+  'crds/keyrotor.dev_apikeys.yaml',
+  'crds/keyrotor.dev_apikeyissuers.yaml',
+  'crds/keyrotor.dev_apikeyreaders.yaml',
+];
 
 async function renderKind(file: string): Promise<string[]> {
   const crd = load(await readFile(path.join(repoRoot, file), 'utf8')) as Crd;

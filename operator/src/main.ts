@@ -7,6 +7,7 @@ import { loadKubeConfig } from './kube/client.ts';
 import { errorFields, safeErrorMessage } from './kube/errors.ts';
 import { LeaderElector } from './kube/leader-election.ts';
 import { createLogger } from './observability/logger.ts';
+import { MetricsAuth } from './observability/metrics-auth.ts';
 import { startServer } from './observability/server.ts';
 
 async function main(): Promise<number> {
@@ -67,7 +68,12 @@ async function main(): Promise<number> {
     qps: options.qps,
     manageReaders: options.manageReaders,
     burst: options.burst,
-    decideConfig: { generateKey, rotationJitterMs: options.rotationJitterMs },
+    decideConfig: {
+      generateKey,
+      rotationJitterMs: options.rotationJitterMs,
+      requireEnvironmentLabel: options.requireEnvironmentLabel === true,
+      allowedReplicatorKeys: options.allowedReplicatorKeys,
+    },
     minRotationIntervalMs: options.minRotationIntervalMs,
     verifierBatchMs: options.verifierBatchMs,
     sealSecret: options.sealSecret,
@@ -102,6 +108,9 @@ async function main(): Promise<number> {
     },
     'keyrotor starting',
   );
+  const metricsAuth = options.metricsAuth
+    ? new MetricsAuth({ kc, logger, registry: controller.metrics.registry })
+    : undefined;
   const server =
     options.serve === undefined
       ? undefined
@@ -110,6 +119,8 @@ async function main(): Promise<number> {
           metrics: controller.metrics,
           ready: () => controller.ready,
           logger,
+          // --metrics-auth: each scrape's bearer token is reviewed by the API server.
+          ...(metricsAuth === undefined ? {} : { authorizeMetrics: metricsAuth.authorize.bind(metricsAuth) }),
         });
   // Standbys start their caches too, so a failover does not wait for a full list.
   const electing = elector?.run(stopping.signal);

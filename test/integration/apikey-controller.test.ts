@@ -279,8 +279,8 @@ describe('the ApiKey controller', () => {
     await running.controller.idle();
     expect(running.requests.get('GET') ?? 0).toBeGreaterThanOrEqual(lists + 2);
     expect(writeCount(running.requests)).toBe(writes);
-    // ApiKeys, Secrets, Roles, RoleBindings, ApiKeyIssuers and Namespaces.
-    expect(running.logLines.filter((line) => line.includes('"msg":"relisted"'))).toHaveLength(6);
+    // ApiKeys, Secrets, ApiKeyIssuers, Namespaces, and the readers controller's Roles, RoleBindings and ApiKeyReaders.
+    expect(running.logLines.filter((line) => line.includes('"msg":"relisted"'))).toHaveLength(7);
   });
 
   it('relists a watch that has been silent too long (the staleness watchdog), and keeps working', async () => {

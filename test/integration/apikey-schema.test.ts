@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GROUP, ISSUER_PLURAL, PLURAL, VERSION } from '../../operator/src/api/names.ts';
 import type { ApiKeySpec } from '../../operator/src/api/types.ts';
 import { adminKubeConfig, createTestNamespace, failureStatus } from '../support/kube.ts';
+import { resolveSpec } from '../../operator/src/reconcile/spec.ts';
 import { apiKeyManifest, createApiKey, readApiKey } from '../support/operator.ts';
 
 describe('the ApiKey schema', () => {
@@ -79,6 +80,63 @@ describe('the ApiKey schema', () => {
   ])('refuses %j with a clear message', async (spec, message) => {
     expect(await rejection(spec)).toContain(message);
   });
+
+  // Schedules and time zones: what the API refuses at apply time, naming the field.
+  it.each([
+    ['0 0 3 * * 1', 'UTC'],
+    ['61 * * * *', 'UTC'],
+    ['0 24 * * *', 'UTC'],
+    ['0 3 32 * *', 'UTC'],
+    ['0 3 * 13 *', 'UTC'],
+    ['0 3 * * 8', 'UTC'],
+    ['@fortnightly', 'UTC'],
+    ['every day', 'UTC'],
+  ])('refuses schedule "%s" at apply time, naming spec.rotation.schedule', async (schedule, timeZone) => {
+    const message = await rejection({ rotation: { schedule, timeZone } });
+    expect(message).toContain('spec.rotation.schedule: Invalid value');
+    expect(message).toContain(
+      `spec.rotation.schedule "${schedule}" is not a cron schedule: write five fields`,
+    );
+  });
+
+  it('refuses a time zone that is not an IANA name at apply time, naming spec.rotation.timeZone', async () => {
+    const message = await rejection({ rotation: { schedule: '0 3 * * 1', timeZone: 'Berlin' } });
+    expect(message).toContain(
+      'spec.rotation.timeZone "Berlin" is not an IANA time zone: write Area/Location',
+    );
+  });
+
+  it.each([
+    ['@weekly', 'UTC'],
+    ['@hourly', 'Europe/Berlin'],
+    ['*/15 9-17 * * MON-FRI', 'America/New_York'],
+    ['0 3 1,15 * *', 'Asia/Kolkata'],
+    ['0  3 * * 1', 'Etc/GMT+5'],
+  ])('accepts schedule "%s" in %s, and so does the controller', async (schedule, timeZone) => {
+    const name = `schedule-${schedule.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`.replace(/-+$/, '');
+    await createApiKey(kc, namespace, name, { rotation: { schedule, timeZone } });
+    const created = await readApiKey(kc, namespace, name);
+    expect(resolveSpec(created, new Date()).ok).toBe(true);
+  });
+
+  // What only the controller can judge: the API admits these, the controller reports InvalidSpec.
+  it.each([
+    ['0 0 31 2 *', 'UTC', 'never runs'],
+    ['0 3 * * 1', 'Europe/Atlantis', 'is not an IANA time zone'],
+    ['0 0 1 1 *', 'UTC', 'longer than expiresAfter'],
+  ])(
+    'admits schedule "%s" in %s, which only the controller refuses (InvalidSpec)',
+    async (schedule, timeZone, why) => {
+      const name = `judged-${schedule.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}-${timeZone.length}`.replace(
+        /-+$/,
+        '',
+      );
+      await createApiKey(kc, namespace, name, { expiresAfter: '30d', rotation: { schedule, timeZone } });
+      const resolved = resolveSpec(await readApiKey(kc, namespace, name), new Date());
+      expect(resolved.ok).toBe(false);
+      expect(resolved.ok ? '' : resolved.message).toContain(why);
+    },
+  );
 
   it.each([
     ['1h', '59m59s'],

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import {
+  AuthorizationV1Api,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -45,6 +46,10 @@ const NO_POLICIES = [
   'admissionPolicies.readers.enabled=false',
   '--set',
   'admissionPolicies.environments.enabled=false',
+  '--set',
+  'admissionPolicies.selfRestraint.enabled=false',
+  '--set',
+  'admissionPolicies.replicators.enabled=false',
 ];
 
 describe('the Helm chart', () => {
@@ -73,10 +78,23 @@ describe('the Helm chart', () => {
   });
 
   it('installs the same CRDs as crds/ and the same policies as policies/, one source of truth', async () => {
-    const ours = await readFile(path.join(repoRoot, 'crds/keyrotor.dev_apikeys.yaml'), 'utf8');
-    const charts = await readFile(path.join(chart, 'crds/keyrotor.dev_apikeys.yaml'), 'utf8');
-    expect(charts).toBe(ours);
-    for (const file of ['readers-policy.yaml', 'environments-policy.yaml', 'require-readers-policy.yaml']) {
+    for (const crd of [
+      'keyrotor.dev_apikeys.yaml',
+      'keyrotor.dev_apikeyissuers.yaml',
+      'keyrotor.dev_apikeyreaders.yaml',
+    ]) {
+      expect(await readFile(path.join(chart, 'crds', crd), 'utf8')).toBe(
+        await readFile(path.join(repoRoot, 'crds', crd), 'utf8'),
+      );
+    }
+    for (const file of [
+      'readers-policy.yaml',
+      'environments-policy.yaml',
+      'require-readers-policy.yaml',
+      'require-environment-label-policy.yaml',
+      'self-restraint-policy.yaml',
+      'replicators-policy.yaml',
+    ]) {
       expect(await readFile(path.join(chart, 'files', file), 'utf8')).toBe(
         await readFile(path.join(repoRoot, 'policies', file), 'utf8'),
       );
@@ -123,13 +141,17 @@ describe('the Helm chart', () => {
           '--set',
           'networkPolicy.enabled=true',
           '--set',
-          'features.workloadRestarts=false',
+          'features.workloadRestarts=true',
           '--set',
           'serviceAccount.annotations.team=quant',
           '--set',
           'admissionPolicies.requireReaders.enabled=true',
           '--set',
           'admissionPolicies.readers.validationActions={Warn,Audit}',
+          '--set',
+          'admissionPolicies.environments.requireNamespaceLabel=true',
+          '--set',
+          'admissionPolicies.replicators.allowedKeys={reflector.v1.k8s.emberstack.com/}',
         ],
       ],
     ])('%s', async (_name, flags) => {
@@ -235,7 +257,11 @@ describe('the Helm chart', () => {
     const releaseNamespace = await namespace('chart-cw');
     const workloads = await namespace('chart-cw-keys');
     const other = await namespace('chart-cw-other');
-    const { kubeconfig, token } = await install('cw', releaseNamespace, []);
+    // Restarts are off by default; this release asks for them (rolloutRestartTargets below).
+    const { kubeconfig, token } = await install('cw', releaseNamespace, [
+      '--set',
+      'features.workloadRestarts=true',
+    ]);
     // As the chart runs it: with leader election on the release's Lease, which its Role allows.
     const operator = await startOperatorProcess(kubeconfig, [
       '--namespaces',
@@ -246,6 +272,7 @@ describe('the Helm chart', () => {
       `--seal-secret=${releaseNamespace}/keyrotor-seal`,
       '--leader-election-id=cw-keyrotor',
       '--instance=cw-0',
+      '--metrics-auth=true',
     ]);
     try {
       await waitFor(
@@ -280,22 +307,47 @@ describe('the Helm chart', () => {
       const second = await waitForReady(kc, workloads, 'via-chart', { keyIdNot: first.status?.keyId ?? '' });
       await waitForEvent(kc, workloads, 'via-chart', 'WorkloadRestarted');
       expect((await readApiKey(kc, workloads, 'via-chart')).status?.keyId).toBe(second.status?.keyId);
+      // Readers with the chart's RBAC: a Role and RoleBinding on the Secret, the mount guard's
+      // ApiKeyReaders object and the namespace label, all written by the chart's ServiceAccount.
+      await createApiKey(kc, workloads, 'with-readers', { readers: { serviceAccounts: ['reporting'] } });
+      await waitForReady(kc, workloads, 'with-readers');
+      const rbacApi = kc.makeApiClient(RbacAuthorizationV1Api);
+      await waitFor(
+        async () =>
+          (await rbacApi.listNamespacedRoleBinding({ namespace: workloads })).items.some((binding) =>
+            binding.subjects?.some((subject) => subject.name === 'reporting'),
+          ) &&
+          (await core.readNamespace({ name: workloads })).metadata?.labels?.['keyrotor.dev/mount-guard'] !==
+            undefined
+            ? true
+            : undefined,
+        { description: 'reader RBAC and the mount-guard label, written with the chart RBAC' },
+      );
+      // /metrics reviews tokens with the chart's RBAC: refused without one, served to an allowed one.
+      expect((await fetch(`${operator.url}/metrics`)).status).toBe(401);
+      const adminToken = kc.getCurrentUser()?.token ?? '';
+      const scraped = await fetch(`${operator.url}/metrics`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      });
+      expect(scraped.status).toBe(200);
     } finally {
       await operator.kill();
     }
 
     const asOperator = tokenKubeConfig(kc, token).makeApiClient(CoreV1Api);
-    expect((await failureStatus(asOperator.listNamespacedPod({ namespace: other }))).code).toBe(403);
-    expect((await failureStatus(asOperator.listNamespacedConfigMap({ namespace: other }))).code).toBe(403);
-    // Namespaces are read (issuers select consumers by their labels), never written.
-    expect((await asOperator.listNamespace()).items.length).toBeGreaterThan(0);
+    // Pods are listed (the mount guard looks for consumers that are not readers), never written.
     expect(
       (
         await failureStatus(
-          asOperator.patchNamespace({ name: other, body: { metadata: { labels: { a: 'b' } } } }),
+          asOperator.createNamespacedPod({ namespace: other, body: { metadata: { name: 'x' } } }),
         )
       ).code,
     ).toBe(403);
+    expect((await failureStatus(asOperator.listNamespacedConfigMap({ namespace: other }))).code).toBe(403);
+    // Namespaces are read (issuers select consumers by their labels) and labelled (the mount guard),
+    // never created or deleted.
+    expect((await asOperator.listNamespace()).items.length).toBeGreaterThan(0);
+    expect((await failureStatus(asOperator.deleteNamespace({ name: other }))).code).toBe(403);
     expect(
       (
         await failureStatus(
@@ -347,6 +399,18 @@ describe('the Helm chart', () => {
     const secrets = asOperator.makeApiClient(CoreV1Api);
     expect((await failureStatus(secrets.listNamespacedSecret({ namespace: unlisted }))).code).toBe(403);
     expect((await failureStatus(secrets.listSecretForAllNamespaces())).code).toBe(403);
+    // By default no workload is writable, and only the listed namespaces can be labelled.
+    const mayI = async (verb: string, group: string, resource: string, ns: string, name?: string) =>
+      (
+        await asOperator.makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({
+          body: {
+            spec: { resourceAttributes: { verb, group, resource, namespace: ns, ...(name ? { name } : {}) } },
+          },
+        })
+      ).status?.allowed === true;
+    expect(await mayI('patch', 'apps', 'deployments', listed)).toBe(false);
+    expect(await mayI('patch', '', 'namespaces', '', listed)).toBe(true);
+    expect(await mayI('patch', '', 'namespaces', '', unlisted)).toBe(false);
     const custom = asOperator.makeApiClient(CustomObjectsApi);
     expect(
       (

@@ -72,7 +72,7 @@ describe('scoped Secrets', () => {
     await createApiKey(kc, namespace, 'reporting', { readers: { serviceAccounts: ['auditor'] } });
     await createApiKey(kc, namespace, 'open');
     for (const name of ['trading', 'reporting', 'open']) await waitForReady(kc, namespace, name);
-    // The policy only acts once keyrotor's ConfigMap is there and the binding has reached the API server.
+    // The policy only acts once keyrotor's ApiKeyReaders object is there and the bindings have reached the API server.
     await waitFor(
       async () => {
         const response = await failureStatus(

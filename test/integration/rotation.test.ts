@@ -116,7 +116,11 @@ describe('rotation', () => {
     await start();
     await createApiKey(kc, namespace, 'cron', { expiresAfter: '1d', rotation: { schedule: '0 * * * *' } });
     const first = await waitForReady(kc, namespace, 'cron');
-    expect(new Date(first.status?.nextRotationAt ?? 0).getUTCMinutes()).toBe(0);
+    // The next full hour, unless that is sooner than the minimum rotation interval (5m) after issue.
+    const issuedAt = new Date(first.status?.issuedAt ?? 0).getTime();
+    const nextHour = Math.floor(issuedAt / (60 * MINUTE)) * 60 * MINUTE + 60 * MINUTE;
+    const expected = Math.max(nextHour, issuedAt + 5 * MINUTE);
+    expect(Math.abs(new Date(first.status?.nextRotationAt ?? 0).getTime() - expected)).toBeLessThan(1_000);
     await advance(61 * MINUTE);
     const rotated = await waitForReady(kc, namespace, 'cron', { keyIdNot: first.status?.keyId ?? '' });
     expect(rotated.status?.history?.[0]?.reason).toBe('Schedule');

@@ -1,6 +1,7 @@
-// Grants follow ownership (security review C1): reader RBAC and the mount guard's ConfigMap entry exist
-// only for a Secret keyrotor owns for that ApiKey, and only while it holds a live key. A tenant who may
-// create ApiKeys, but not read Secrets, must not get a Secret read (or the mount guard) through keyrotor.
+// Grants follow ownership (security review C1): reader RBAC exists only for a Secret keyrotor owns for
+// that ApiKey, and only while it holds a live key; the mount guard's entry (a restriction, never a
+// grant) only for a Secret keyrotor owns or will create for it. A tenant who may create ApiKeys, but
+// not read Secrets, must not get a Secret read, or a say over who mounts someone else's Secret.
 import {
   CoreV1Api,
   CustomObjectsApi,
@@ -12,7 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { GROUP, ISSUER_PLURAL, PLURAL, VERSION } from '../../operator/src/api/names.ts';
 import type { ApiKeySpec } from '../../operator/src/api/types.ts';
-import { READERS_CONFIGMAP } from '../../operator/src/reconcile/readers.ts';
 import { adminKubeConfig, createTestNamespace, statusCode } from '../support/kube.ts';
 import {
   createApiKey,
@@ -21,6 +21,7 @@ import {
   waitForReady,
   type TestOperator,
 } from '../support/operator.ts';
+import { guardEntries } from '../support/readers.ts';
 import { createTenant, serviceAccountCan, type Tenant } from '../support/tenant.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -64,15 +65,8 @@ describe('grants follow ownership', () => {
         mergePatch,
       );
 
-  /** The mount guard's parameters: Secret name -> "apiKey;readers"; empty when the ConfigMap is absent. */
-  async function readersData(): Promise<Record<string, string>> {
-    try {
-      return (await core.readNamespacedConfigMap({ namespace, name: READERS_CONFIGMAP })).data ?? {};
-    } catch (error) {
-      if (statusCode(error) === 404) return {};
-      throw error;
-    }
-  }
+  /** The mount guard's parameters: Secret name -> "apiKey;readers"; empty when there are none. */
+  const readersData = () => guardEntries(admin, namespace);
 
   /** Which of the ApiKey's reader Role and RoleBinding exist. */
   async function readerRbac(apiKey: string): Promise<{ role: boolean; binding: boolean }> {
@@ -153,7 +147,6 @@ describe('grants follow ownership', () => {
       role: false,
       binding: false,
     });
-    expect.soft(await readersData(), `the ${READERS_CONFIGMAP} ConfigMap`).not.toHaveProperty(secret);
   }
 
   it("grants nothing on someone else's Secret: SecretConflict gives the tenant's reader no read and no guard entry", async () => {
@@ -165,6 +158,7 @@ describe('grants follow ownership', () => {
     await waitForReady(admin, namespace, 'zz', { status: 'False', reason: 'SecretConflict' });
     await settled();
     await expectNoGrant('zz', 'mine', 'db-creds');
+    expect(await readersData(), 'the mount guard').not.toHaveProperty('db-creds');
   });
 
   it("a second ApiKey naming another ApiKey's Secret conflicts, grants its readers nothing, and leaves the owner's guard entry", async () => {
@@ -189,7 +183,7 @@ describe('grants follow ownership', () => {
       .toBe(true);
   });
 
-  it('revoking an ApiKey removes its Role, RoleBinding and guard entry', async () => {
+  it('revoking an ApiKey removes its Role and RoleBinding; its Secret stays guarded', async () => {
     await tenantApiKey('to-revoke', { readers: { serviceAccounts: ['app'] } });
     await waitForReady(admin, namespace, 'to-revoke');
     await waitForGrant('app', 'to-revoke');
@@ -201,6 +195,8 @@ describe('grants follow ownership', () => {
     await waitForReady(admin, namespace, 'to-revoke', { status: 'False', reason: 'Revoked' });
     await settled();
     await expectNoGrant('to-revoke', 'app', 'to-revoke');
+    // The guard only ever refuses: keeping it on a revoked key's (empty) Secret is the safe side.
+    expect((await readersData())['to-revoke']).toBe('to-revoke;app');
   });
 
   it('an ApiKey whose issuer does not exist (IssuerNotFound) grants nothing', async () => {

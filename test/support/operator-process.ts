@@ -65,6 +65,8 @@ export async function startOperatorProcess(kubeconfig: string, args: string[]): 
       kubeconfig,
       '--bind-address',
       `127.0.0.1:${port}`,
+      // The tests scrape /metrics without a token; those that check the token review pass --metrics-auth=true.
+      '--metrics-auth=false',
       ...args,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
@@ -92,7 +94,11 @@ export async function startOperatorProcess(kubeconfig: string, args: string[]): 
       return response?.status === 200 ? true : undefined;
     },
     { description: 'the operator to become ready', timeoutMs: 60_000, intervalMs: 50 },
-  );
+  ).catch((error: unknown) => {
+    // An operator that never became ready must not keep the test process alive.
+    child.kill('SIGKILL');
+    throw error;
+  });
   return {
     pid,
     lines,

@@ -100,7 +100,12 @@ export async function waitForReady(
   kc: KubeConfig,
   namespace: string,
   name: string,
-  { status = 'True', reason, keyIdNot }: { status?: string; reason?: string; keyIdNot?: string } = {},
+  {
+    status = 'True',
+    reason,
+    keyIdNot,
+    timeoutMs = 30_000,
+  }: { status?: string; reason?: string; keyIdNot?: string; timeoutMs?: number } = {},
 ): Promise<ApiKey> {
   return waitFor(
     async () => {
@@ -118,7 +123,7 @@ export async function waitForReady(
     },
     {
       description: `ApiKey ${namespace}/${name} Ready=${status}${reason ? ` (${reason})` : ''}`,
-      timeoutMs: 30_000,
+      timeoutMs,
     },
   );
 }

@@ -7,9 +7,16 @@ export const KIND = 'ApiKey';
 export const PLURAL = 'apikeys';
 export const ISSUER_KIND = 'ApiKeyIssuer';
 export const ISSUER_PLURAL = 'apikeyissuers';
+/** The mount guard's parameters: one object per namespace, written only by keyrotor. */
+export const READERS_KIND = 'ApiKeyReaders';
+export const READERS_PLURAL = 'apikeyreaders';
+/** The name of the ApiKeyReaders object of a namespace (the policy binding's paramRef). */
+export const READERS_OBJECT_NAME = 'keyrotor-readers';
 
 /** The field manager of every write, so managedFields tell who owns what. */
 export const FIELD_MANAGER = 'keyrotor';
+/** The field manager of the readers controller's own ApiKey condition (MountGuard). */
+export const READERS_FIELD_MANAGER = 'keyrotor-readers';
 /** events.k8s.io/v1 reportingController. */
 export const REPORTING_CONTROLLER = 'keyrotor.dev/operator';
 
@@ -43,6 +50,13 @@ export const ANNOTATION_ADOPT = 'keyrotor.dev/adopt';
 export const ANNOTATION_ROTATE = 'keyrotor.dev/rotate';
 /** On the pod template of a workload restarted after a rotation, as kubectl rollout restart does. */
 export const ANNOTATION_RESTARTED_AT = 'keyrotor.dev/restartedAt';
+
+/**
+ * On a Namespace that holds keys with readers, set by keyrotor: the mount guard's binding there
+ * refuses every Pod while the namespace's ApiKeyReaders object is missing (parameterNotFoundAction Deny).
+ */
+export const LABEL_MOUNT_GUARD = 'keyrotor.dev/mount-guard';
+export const MOUNT_GUARD_ENFORCED = 'enforced';
 
 /** Secret data keys. */
 export const DATA_API_KEY = 'api-key';

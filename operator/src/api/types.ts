@@ -142,3 +142,19 @@ export interface ApiKeyIssuer {
   spec: ApiKeyIssuerSpec;
   status?: ApiKeyIssuerStatus;
 }
+
+/** One guarded Secret of a namespace: only these ServiceAccounts may use it in a Pod. */
+export interface ReadersEntry {
+  secretName: string;
+  /** The ApiKey (or ApiKeys, comma-separated) whose key the Secret holds or will hold. */
+  apiKey?: string;
+  serviceAccounts?: string[];
+}
+
+/** The mount guard's parameters for one namespace (crds/keyrotor.dev_apikeyreaders.yaml). */
+export interface ApiKeyReaders {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec?: { secretCount?: number; secrets?: ReadersEntry[] };
+}

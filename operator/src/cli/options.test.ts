@@ -16,11 +16,26 @@ describe('operator options', () => {
       minRotationIntervalMs: 300_000,
       verifierBatchMs: 1_000,
       serve: { host: '0.0.0.0', port: 8080 },
+      metricsAuth: true,
       manageReaders: true,
+      allowedReplicatorKeys: [],
       sealSecret: { namespace: 'keyrotor-system', name: 'keyrotor-seal' },
       leaderElection: undefined,
     });
     expect(parseOptions(['--no-manage-readers'], {})).toMatchObject({ manageReaders: false });
+    expect(parseOptions(['--metrics-auth=false'], {})).toMatchObject({ metricsAuth: false });
+    expect(parseOptions([], { KEYROTOR_METRICS_AUTH: 'false' })).toMatchObject({ metricsAuth: false });
+    expect(parseOptions(['--require-environment-label'], {})).toMatchObject({
+      requireEnvironmentLabel: true,
+    });
+    expect(
+      parseOptions(
+        ['--allowed-replicator-keys', 'reflector.v1.k8s.emberstack.com/, kubed.appscode.com/sync'],
+        {},
+      ),
+    ).toMatchObject({
+      allowedReplicatorKeys: ['reflector.v1.k8s.emberstack.com/', 'kubed.appscode.com/sync'],
+    });
     expect(parseOptions([], { POD_NAMESPACE: 'ops' })).toMatchObject({
       sealSecret: { namespace: 'ops', name: 'keyrotor-seal' },
     });

@@ -26,8 +26,14 @@ export interface OperatorOptions {
   readonly verifierBatchMs: number;
   /** host:port of /healthz, /readyz and /metrics; undefined when turned off. */
   readonly serve: { readonly host: string; readonly port: number } | undefined;
+  /** /metrics only for bearer tokens the API server authenticates and authorizes (metrics-auth.ts). */
+  readonly metricsAuth: boolean;
   /** Keep reader RBAC per ApiKey and the readers ConfigMap per namespace (spec.readers). */
   readonly manageReaders: boolean;
+  /** Keys in namespaces without the keyrotor.dev/environment label are neither issued nor rotated; absent when off. */
+  readonly requireEnvironmentLabel?: boolean;
+  /** Secret replicator keys a secretTemplate may set anyway (reconcile/replicators.ts). */
+  readonly allowedReplicatorKeys: readonly string[];
   /** The Secret of keyrotor's seal key, in its own namespace (kube/seal-key.ts). */
   readonly sealSecret: { readonly namespace: string; readonly name: string };
   /** Leader election on a Lease; undefined when off (one replica). */
@@ -48,7 +54,15 @@ Options (each also from the environment variable in brackets):
   --kube-api-qps <n>      requests per second to the API server, all clients together; default 100 [KEYROTOR_KUBE_API_QPS]
   --kube-api-burst <n>    requests allowed above that rate in a burst; default 200 [KEYROTOR_KUBE_API_BURST]
   --bind-address <a:p>    serve /healthz, /readyz and /metrics here; 0 turns it off; default 0.0.0.0:8080 [KEYROTOR_BIND_ADDRESS]
-  --no-manage-readers     do not keep RBAC and the mount policy's ConfigMap for spec.readers [KEYROTOR_MANAGE_READERS=false]
+  --metrics-auth=<bool>   /metrics only for bearer tokens allowed get on nonResourceURL /metrics (TokenReview and
+                          SubjectAccessReview); false serves it to anyone, for local development; default true [KEYROTOR_METRICS_AUTH]
+  --no-manage-readers     do not keep RBAC and the mount guard (ApiKeyReaders) for spec.readers [KEYROTOR_MANAGE_READERS=false]
+  --allowed-replicator-keys <k,p/>
+                          Secret replicator labels or annotations a secretTemplate may set anyway: keys, or
+                          prefixes ending in /; default none [KEYROTOR_ALLOWED_REPLICATOR_KEYS]
+  --require-environment-label
+                          a namespace must be labelled keyrotor.dev/environment for its ApiKeys to get or rotate
+                          keys (EnvironmentMismatch otherwise); default off [KEYROTOR_REQUIRE_ENVIRONMENT_LABEL=true]
   --rotation-jitter <d>   spread rotations due at one instant over this window, e.g. 5m; default 0s [KEYROTOR_ROTATION_JITTER]
   --min-rotation-interval <d>
                           automatic rotations (expiry, schedule) of one key are at least this far apart;
@@ -115,7 +129,10 @@ const FLAGS = {
   'min-rotation-interval': { type: 'string' },
   'verifier-batch-interval': { type: 'string' },
   'bind-address': { type: 'string' },
+  'metrics-auth': { type: 'string' },
   'manage-readers': { type: 'boolean' },
+  'require-environment-label': { type: 'boolean' },
+  'allowed-replicator-keys': { type: 'string' },
   'seal-secret': { type: 'string' },
   'leader-elect': { type: 'boolean' },
   'leader-election-namespace': { type: 'string' },
@@ -260,7 +277,15 @@ export function parseOptions(
     minRotationIntervalMs,
     verifierBatchMs,
     serve: bindAddress(pick('bind-address', 'KEYROTOR_BIND_ADDRESS', '0.0.0.0:8080')),
+    metricsAuth: bool('metrics-auth', 'KEYROTOR_METRICS_AUTH', true),
     manageReaders: bool('manage-readers', 'KEYROTOR_MANAGE_READERS', true),
+    ...(bool('require-environment-label', 'KEYROTOR_REQUIRE_ENVIRONMENT_LABEL', false)
+      ? { requireEnvironmentLabel: true }
+      : {}),
+    allowedReplicatorKeys: pick('allowed-replicator-keys', 'KEYROTOR_ALLOWED_REPLICATOR_KEYS', '')
+      .split(',')
+      .map((key) => key.trim())
+      .filter((key) => key !== ''),
     sealSecret: sealSecret(
       pick(
         'seal-secret',

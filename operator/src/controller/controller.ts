@@ -1,12 +1,9 @@
 import {
   CoreV1Api,
   CustomObjectsApi,
-  RbacAuthorizationV1Api,
   type KubeConfig,
   type KubernetesListObject,
   type V1Namespace,
-  type V1Role,
-  type V1RoleBinding,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
@@ -27,6 +24,12 @@ import { EventRecorder } from '../kube/events.ts';
 import { NOT_LEADER, makeClient, type ClientOptions } from '../kube/client.ts';
 import { KubeError, errorFields, failureSummary, isConflict, isNotFound } from '../kube/errors.ts';
 import { ResilientInformer } from '../kube/informer.ts';
+import {
+  SECRET_FIELD_SELECTORS,
+  SECRET_LIST_PAGE_SIZE,
+  cachedSecretView,
+  registerSecretCacheMetrics,
+} from '../kube/secret-cache.ts';
 import { TokenBucket } from '../kube/rate-limiter.ts';
 import { DEFAULT_SEAL_SECRET_NAME, loadSealKey, type SealSecretRef } from '../kube/seal-key.ts';
 import { WorkloadRestarter } from '../kube/restarter.ts';
@@ -34,22 +37,18 @@ import { KubeWriter } from '../kube/writes.ts';
 import { writeAudit } from '../observability/audit.ts';
 import { OperatorMetrics } from '../observability/metrics.ts';
 import { decide, recordFailure, type DecideConfig, type Plan } from '../reconcile/decide.ts';
+import { LABEL_ENVIRONMENT } from '../reconcile/environment.ts';
 import type { SecretLike } from '../reconcile/secret.ts';
-import {
-  READERS_CONFIGMAP,
-  desiredReaderRbac,
-  desiredReadersData,
-  holdsLiveKey,
-  rbacDiffers,
-  readerRbacName,
-} from '../reconcile/readers.ts';
+import { READY, findCondition } from '../reconcile/conditions.ts';
+import { readersOf } from '../reconcile/readers.ts';
+import { Reason } from '../reconcile/reasons.ts';
 import { secretNameOf } from '../reconcile/spec.ts';
 import { lagsStatus } from '../reconcile/trust.ts';
 import { RecentWrites } from './recent-writes.ts';
 import { MAX_REQUEUE_MS, WorkQueue } from './queue.ts';
+import { ReadersController } from './readers.ts';
 import { IssuerVerifiers } from './verifiers.ts';
 
-type RbacObject = V1Role & V1RoleBinding;
 type InformerLifecycle = Pick<ResilientInformer<ApiKey>, 'start' | 'stop' | 'relist' | 'synced'>;
 type SecretObject = SecretLike & {
   metadata?: SecretLike['metadata'] & { name?: string; namespace?: string };
@@ -91,7 +90,10 @@ export interface ControllerOptions {
   readonly burst?: number;
   /** Restart requests for one workload within this window become one restart. */
   readonly restartDebounceMs?: number;
-  /** Keep a Role and RoleBinding per ApiKey for its readers, and the namespace's readers ConfigMap. */
+  /**
+   * Run the readers controller (controller/readers.ts): a Role and RoleBinding per ApiKey for its
+   * readers, and each namespace's mount guard.
+   */
   readonly manageReaders?: boolean;
   /**
    * With leader election: how long this replica may still write (LeaderElector.writeBudgetMs). The
@@ -119,14 +121,23 @@ export const DEFAULT_QPS = 100;
 export const DEFAULT_BURST = 200;
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+/** What an ApiKey says besides its status: a watch event that changes none of it changed the status only. */
+const specFingerprint = (apiKey: ApiKey) =>
+  JSON.stringify([
+    apiKey.metadata.uid,
+    apiKey.metadata.generation,
+    apiKey.metadata.annotations ?? {},
+    apiKey.metadata.labels ?? {},
+    apiKey.metadata.deletionTimestamp !== undefined,
+  ]);
 /** The same client options without the leader's write fence. */
 function unfenced(options: ClientOptions): ClientOptions {
   const { writeBudgetMs: _fence, ...rest } = options;
   return rest;
 }
-/** Queue keys of namespaces whose readers ConfigMap needs a look (ApiKey keys are "namespace/name"). */
-const READERS_KEY_PREFIX = '#readers/';
 const DEFAULT_VERIFIER_BATCH_MS = 1_000;
+const CONFLICT_POLL_MS = 2_000;
+const MAX_CONFLICT_POLL_MS = 30_000;
 
 /**
  * The imperative shell around decide(): informers feed keys into the work queue; each reconcile
@@ -140,11 +151,15 @@ export class Controller {
   readonly #events: EventRecorder;
   readonly #apiKeys: ResilientInformer<ApiKey>[] = [];
   readonly #secrets: ResilientInformer<SecretObject & { metadata?: { name?: string } }>[] = [];
-  readonly #roles: ResilientInformer<RbacObject>[] = [];
-  readonly #bindings: ResilientInformer<RbacObject>[] = [];
   readonly #issuers: ResilientInformer<ApiKeyIssuer>[] = [];
   #namespaces: ResilientInformer<V1Namespace> | undefined;
+  /** The readers controller, unless manageReaders is false. */
+  #readers: ReadersController | undefined;
   readonly #writtenApiKeys = new RecentWrites<ApiKey>();
+  /** Per ApiKey in SecretConflict: how often its Secret was asked about since (#conflictPoll). */
+  readonly #conflictPolls = new Map<string, number>();
+  /** Per ApiKey: what its last watch event showed besides the status (specFingerprint). */
+  readonly #seenApiKeys = new Map<string, string>();
   readonly #writtenIssuers = new RecentWrites<ApiKeyIssuer>();
   readonly #writtenSecrets = new RecentWrites<SecretObject>();
   readonly #queue: WorkQueue;
@@ -278,14 +293,26 @@ export class Controller {
                 })) as KubernetesListObject<ApiKey>,
           onChange: (apiKey, change) => {
             // A deleted ApiKey must not be served from what keyrotor last wrote of it.
-            if (change === 'delete')
-              this.#writtenApiKeys.deleted(keyOf(apiKey.metadata.namespace, apiKey.metadata.name), apiKey);
-            this.#queue.add(keyOf(apiKey.metadata.namespace, apiKey.metadata.name));
-            if (this.#options.manageReaders !== false)
-              this.#queue.add(READERS_KEY_PREFIX + apiKey.metadata.namespace);
+            const key = keyOf(apiKey.metadata.namespace, apiKey.metadata.name);
+            if (change === 'delete') this.#writtenApiKeys.deleted(key, apiKey);
+            // A change of status only is keyrotor's own write (no one else may write it), and no reason
+            // to look again: a reconcile that failed and recorded its failure would otherwise run again
+            // at once, past its backoff (a hot loop). As controller-runtime's GenerationChangedPredicate,
+            // but metadata changes (the rotate annotation, deletion) count too.
+            const seen = specFingerprint(apiKey);
+            if (change === 'delete') this.#seenApiKeys.delete(key);
+            else if (change === 'update' && this.#seenApiKeys.get(key) === seen) return;
+            else this.#seenApiKeys.set(key, seen);
+            this.#queue.add(key);
+            this.#readers?.apiKeyChanged(apiKey.metadata.namespace, apiKey.metadata.name);
           },
         }),
       );
+      if (this.#secrets.length === 0) {
+        registerSecretCacheMetrics(this.metrics.registry, () =>
+          this.#secrets.flatMap((informer) => informer.list()),
+        );
+      }
       this.#secrets.push(
         new ResilientInformer<SecretObject>({
           name: `secrets${namespace ? ` in ${namespace}` : ''}`,
@@ -293,14 +320,18 @@ export class Controller {
           logger,
           ...watchOptions,
           path: `/api/v1${where}/secrets`,
+          // Anyone may label a Secret: only keyrotor's two types are watched, and of those only what
+          // keyrotor reads is kept (kube/secret-cache.ts), so a tenant's Secrets cost keyrotor no memory.
           labelSelector: MANAGED_SECRET_SELECTOR,
-          list: async () =>
-            namespace === undefined
-              ? await core.listSecretForAllNamespaces({ labelSelector: MANAGED_SECRET_SELECTOR })
-              : await core.listNamespacedSecret({
-                  namespace,
-                  labelSelector: MANAGED_SECRET_SELECTOR,
-                }),
+          fieldSelectors: SECRET_FIELD_SELECTORS,
+          transform: cachedSecretView,
+          pageSize: SECRET_LIST_PAGE_SIZE,
+          list: async (page) => {
+            const query = { labelSelector: MANAGED_SECRET_SELECTOR, ...page };
+            return namespace === undefined
+              ? await core.listSecretForAllNamespaces(query)
+              : await core.listNamespacedSecret({ namespace, ...query });
+          },
           onChange: (secret, change) => {
             const secretNamespace = secret.metadata?.namespace;
             // Deleted (or relabelled out of the watch): no longer served from what keyrotor wrote.
@@ -351,37 +382,11 @@ export class Controller {
           },
         }),
       );
-      if (this.#options.manageReaders === false) continue;
-      const rbac = makeClient(kc, RbacAuthorizationV1Api, clientOptions);
-      const rbacInformer = (kind: 'roles' | 'rolebindings') =>
-        new ResilientInformer<RbacObject>({
-          name: `${kind}${namespace ? ` in ${namespace}` : ''}`,
-          kc,
-          logger,
-          ...watchOptions,
-          path: `/apis/rbac.authorization.k8s.io/v1${where}/${kind}`,
-          labelSelector: MANAGED_SECRET_SELECTOR,
-          list: async () => {
-            const labelSelector = MANAGED_SECRET_SELECTOR;
-            const list =
-              kind === 'roles'
-                ? namespace === undefined
-                  ? await rbac.listRoleForAllNamespaces({ labelSelector })
-                  : await rbac.listNamespacedRole({ namespace, labelSelector })
-                : namespace === undefined
-                  ? await rbac.listRoleBindingForAllNamespaces({ labelSelector })
-                  : await rbac.listNamespacedRoleBinding({ namespace, labelSelector });
-            return list as KubernetesListObject<RbacObject>;
-          },
-          onChange: (object) => {
-            this.#enqueueOwner(object);
-          },
-        });
-      this.#roles.push(rbacInformer('roles'));
-      this.#bindings.push(rbacInformer('rolebindings'));
     }
     // Issuers select consumer namespaces by label, so their labels are watched: cluster-wide, since
-    // an issuer may admit namespaces keyrotor does not otherwise watch.
+    // an issuer may admit namespaces keyrotor does not otherwise watch. Every key obeys its namespace's
+    // environment label (reconcile/environment.ts): a change of that label is looked at by all of them.
+    const environments = new Map<string, string | undefined>();
     this.#namespaces = new ResilientInformer<V1Namespace>({
       name: 'namespaces',
       kc,
@@ -389,13 +394,39 @@ export class Controller {
       ...watchOptions,
       path: '/api/v1/namespaces',
       list: () => core.listNamespace(),
-      onChange: (namespace) => {
-        for (const apiKey of this.#apiKeysIn(namespace.metadata?.name ?? '')) {
-          if (apiKey.spec.issuerRef !== undefined)
+      onChange: (namespace, change) => {
+        const name = namespace.metadata?.name ?? '';
+        const environment = namespace.metadata?.labels?.[LABEL_ENVIRONMENT];
+        const relabelled = !environments.has(name) || environments.get(name) !== environment;
+        if (change === 'delete') environments.delete(name);
+        else environments.set(name, environment);
+        for (const apiKey of this.#apiKeysIn(name)) {
+          if (relabelled || apiKey.spec.issuerRef !== undefined)
             this.#queue.add(keyOf(apiKey.metadata.namespace, apiKey.metadata.name));
         }
+        this.#readers?.namespaceChanged(name);
       },
     });
+    if (this.#options.manageReaders !== false) {
+      this.#readers = new ReadersController({
+        kc,
+        logger,
+        namespaces,
+        clientOptions,
+        watchOptions,
+        events: this.#events,
+        now: this.#now,
+        caches: {
+          apiKeysIn: (namespace) =>
+            this.#apiKeysIn(namespace).map(
+              (apiKey) => this.#cachedApiKey(namespace, apiKey.metadata.name) ?? apiKey,
+            ),
+          apiKey: (namespace, name) => this.#cachedApiKey(namespace, name),
+          secret: (namespace, name) => this.#cachedSecret(namespace, name),
+          namespaceLabels: (namespace) => this.#namespaceLabels(namespace),
+        },
+      });
+    }
   }
 
   /** An issuer's spec changed, or it was deleted: every key that references it is looked at again. */
@@ -426,8 +457,7 @@ export class Controller {
     return [
       ...this.#apiKeys,
       ...this.#secrets,
-      ...this.#roles,
-      ...this.#bindings,
+      ...(this.#readers?.informers() ?? []),
       ...this.#issuers,
       ...(this.#namespaces ? [this.#namespaces] : []),
     ];
@@ -476,6 +506,7 @@ export class Controller {
     this.#working = true;
     this.#resyncAll();
     this.#queue.start();
+    this.#readers?.start();
     this.#verifiers.start();
     const resyncMs = this.#options.resyncMs ?? 10 * 60_000;
     this.#resyncTimer = setInterval(() => {
@@ -490,6 +521,7 @@ export class Controller {
     clearInterval(this.#relistTimer);
     await Promise.all(this.#informers().map((informer) => informer.stop()));
     await this.#queue.shutdown();
+    await this.#readers?.shutdown();
     await this.#verifiers.shutdown();
     await this.#restarter.flush();
     await this.#events.flush();
@@ -503,6 +535,7 @@ export class Controller {
   /** Resolves when no reconcile is queued or running and the events they recorded were sent. */
   async idle(): Promise<void> {
     await this.#queue.idle();
+    await this.#readers?.idle();
     await this.#verifiers.idle();
     await this.#events.flush();
   }
@@ -520,13 +553,14 @@ export class Controller {
 
   #resyncAll(): void {
     this.#verifiers.resync(this.#issuers.flatMap((informer) => informer.list()));
+    const namespaces = new Set<string>();
     for (const informer of this.#apiKeys) {
       for (const apiKey of informer.list()) {
         this.#queue.add(keyOf(apiKey.metadata.namespace, apiKey.metadata.name));
-        if (this.#options.manageReaders !== false)
-          this.#queue.add(READERS_KEY_PREFIX + apiKey.metadata.namespace);
+        namespaces.add(apiKey.metadata.namespace);
       }
     }
+    this.#readers?.resync(namespaces);
   }
 
   #requireSealKey(): Uint8Array {
@@ -560,53 +594,6 @@ export class Controller {
     return this.#writtenSecrets.read(keyOf(namespace, name), cached);
   }
 
-  /**
-   * The Role and RoleBinding that let the ApiKey's readers read its Secret: created, repaired or removed.
-   * Called after the reconcile's status write: the grant follows the ApiKey as just decided (the cached
-   * ApiKey reads that write back) and the Secret as keyrotor's cache has it, with any write of this
-   * reconcile. A Secret keyrotor does not label is not cached, so it is never granted; one that is cached
-   * but owned by no ApiKey, or another, is not either (holdsLiveKey).
-   */
-  async #reconcileReaderRbac(apiKey: ApiKey): Promise<void> {
-    const { namespace } = apiKey.metadata;
-    const name = readerRbacName(apiKey);
-    const role = this.#informerFor(this.#roles, namespace)?.get(namespace, name);
-    const binding = this.#informerFor(this.#bindings, namespace)?.get(namespace, name);
-    const decided = this.#cachedApiKey(namespace, apiKey.metadata.name);
-    const desired =
-      decided === undefined
-        ? undefined
-        : desiredReaderRbac(
-            decided,
-            holdsLiveKey(decided, this.#cachedSecret(namespace, secretNameOf(decided))),
-          );
-    if (desired === undefined) {
-      if (role !== undefined || binding !== undefined) await this.#writer.deleteReaderRbac(namespace, name);
-    } else if (rbacDiffers(desired, role, binding)) {
-      await this.#writer.applyReaderRbac(desired);
-    }
-  }
-
-  /**
-   * The namespace's readers ConfigMap, which the mount policy reads, from all its ApiKeys: only those
-   * that own a live key in their Secret (holdsLiveKey) have an entry, read through the recent writes so
-   * a status just written counts.
-   */
-  async #reconcileReadersConfigMap(namespace: string): Promise<void> {
-    const apiKeys = (this.#informerFor(this.#apiKeys, namespace)?.list() ?? [])
-      .filter((apiKey) => apiKey.metadata.namespace === namespace)
-      .map((apiKey) => this.#cachedApiKey(namespace, apiKey.metadata.name) ?? apiKey);
-    const data = desiredReadersData(apiKeys, (apiKey) =>
-      holdsLiveKey(apiKey, this.#cachedSecret(namespace, secretNameOf(apiKey))),
-    );
-    const current = await this.#writer.readConfigMapData(namespace, READERS_CONFIGMAP);
-    if (Object.keys(data).length === 0) {
-      if (current !== undefined) await this.#writer.deleteConfigMap(namespace, READERS_CONFIGMAP);
-    } else if (JSON.stringify(current) !== JSON.stringify(data)) {
-      await this.#writer.applyConfigMap(namespace, READERS_CONFIGMAP, data);
-    }
-  }
-
   async #timedReconcile(key: string): Promise<{ requeueAfterMs?: number }> {
     const stopTimer = this.metrics.reconcileDuration.startTimer();
     try {
@@ -622,14 +609,11 @@ export class Controller {
   }
 
   async #reconcile(key: string): Promise<{ requeueAfterMs?: number }> {
-    if (key.startsWith(READERS_KEY_PREFIX)) {
-      await this.#reconcileReadersConfigMap(key.slice(READERS_KEY_PREFIX.length));
-      return {};
-    }
     const [namespace = '', name = ''] = key.split('/');
     const apiKey = this.#cachedApiKey(namespace, name);
     if (apiKey === undefined) {
       this.#queue.forget(key);
+      this.#conflictPolls.delete(key);
       await this.#verifiers.follow(key, undefined);
       return {};
     }
@@ -653,21 +637,45 @@ export class Controller {
             },
           };
     const config = { ...this.#decideConfig, sealKey: this.#requireSealKey() };
-    const plan = decide({ apiKey, secret, now: this.#now(), config, ...issuer });
+    const namespaceLabels = this.#namespaceLabels(namespace);
+    const plan = decide({ apiKey, secret, now: this.#now(), config, namespaceLabels, ...issuer });
     // A key that must stop working leaves the verifier before its status says so.
     await this.#verifiers.follow(key, apiKey, { removalsOnly: true });
-    const applied = await this.#apply(apiKey, plan);
-    if (this.#options.manageReaders !== false) {
-      // Also while deleting: what was granted goes at once, not when the garbage collector gets to it.
-      // (The readers ConfigMap follows the status just written through its watch event.)
-      await this.#reconcileReaderRbac(apiKey);
-    }
+    // The mount guard is in place before a key of an ApiKey with readers exists in its Secret.
+    const guarded = plan.secretWrite !== undefined && readersOf(apiKey).length > 0;
+    if (guarded) await this.#readers?.ensureGuard(apiKey);
+    const applied = await this.#apply(apiKey, plan).catch((error: unknown) => {
+      if (guarded) this.#readers?.secretWriteFailed(apiKey);
+      throw error;
+    });
+    // Also while deleting: what was granted goes at once, not when the garbage collector gets to it.
+    this.#readers?.apiKeyChanged(namespace, name);
     await this.#verifiers.follow(key, this.#cachedApiKey(namespace, name), {
       statusChanged: applied.statusChanged,
     });
-    const requeueAfterMs =
-      applied.requeueAfterMs === undefined ? undefined : Math.min(applied.requeueAfterMs, MAX_REQUEUE_MS);
-    return requeueAfterMs === undefined ? {} : { requeueAfterMs };
+    const requeueAfterMs = Math.min(
+      applied.requeueAfterMs ?? MAX_REQUEUE_MS,
+      MAX_REQUEUE_MS,
+      this.#conflictPoll(key, applied),
+    );
+    return requeueAfterMs === MAX_REQUEUE_MS && applied.requeueAfterMs === undefined
+      ? {}
+      : { requeueAfterMs };
+  }
+
+  /**
+   * When the ApiKey's Secret is someone else's (SecretConflict), how soon to look at it again. keyrotor
+   * does not watch Secrets it does not own (it would have to read every Secret), so the Secret being
+   * deleted or annotated for adoption is seen by asking again: after 2 s, doubling up to 30 s.
+   */
+  #conflictPoll(key: string, plan: Plan): number {
+    if (findCondition(plan.status.conditions, READY)?.reason !== Reason.SecretConflict) {
+      this.#conflictPolls.delete(key);
+      return MAX_REQUEUE_MS;
+    }
+    const polls = this.#conflictPolls.get(key) ?? 0;
+    this.#conflictPolls.set(key, polls + 1);
+    return Math.min(CONFLICT_POLL_MS * 2 ** polls, MAX_CONFLICT_POLL_MS);
   }
 
   async #apply(apiKey: ApiKey, plan: Plan): Promise<Plan> {

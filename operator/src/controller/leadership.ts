@@ -4,7 +4,28 @@
  * someone else counts as expired only when its record has not changed for a whole lease duration by
  * *our* clock (never by comparing their renewTime with our clock, which may be skewed), and every
  * write carries the resourceVersion read, so two replicas taking an expired Lease at once cannot both win.
+ *
+ * "Our clock" is the monotonic one for every deadline (expiry, the write budget): NTP, a VM resuming or
+ * an operator can step the wall clock by hours, which would stretch a deposed leader's write budget or
+ * make a standby take a Lease that is still held. The wall clock only stamps acquireTime and renewTime,
+ * as client-go does; nothing here compares those stamps with a clock.
  */
+
+/**
+ * Milliseconds on CLOCK_MONOTONIC (performance.now()): it never steps, whatever happens to Date.now().
+ * Only differences between two readings mean anything. Like Go's monotonic clock, which client-go
+ * uses, it stands still while the machine is suspended: a leader resumed from a suspend stops once a
+ * read of the Lease names another holder (LeaderElector.run), not at its deadline.
+ */
+export const monotonicNow = (): number => performance.now();
+
+/** Both clocks, read together. */
+export interface ClockReading {
+  /** Date.now(): only what is written into the Lease. */
+  readonly wallMs: number;
+  /** monotonicNow(): every deadline. */
+  readonly monotonicMs: number;
+}
 
 export interface LeaseTimings {
   /** How long a holder keeps the Lease without renewing it (controller-runtime: 15 s). */
@@ -35,6 +56,7 @@ export interface Observation {
   readonly record: LeaseRecord;
   /** A fingerprint of the record; a change restarts the expiry clock. */
   readonly fingerprint: string;
+  /** monotonicNow() when this replica first saw the record as it is. */
   readonly changedAt: number;
 }
 
@@ -56,10 +78,18 @@ export function fingerprint(record: LeaseRecord): string {
   ]);
 }
 
-/** The observation after reading `record` at `now`: the clock restarts only when the record changed. */
-export function observe(previous: Observation | undefined, record: LeaseRecord, now: number): Observation {
+/**
+ * The observation after reading `record` at `monotonicMs` (taken once the read returned, as client-go
+ * does, so a slow read cannot date the change earlier than it was seen): the clock restarts only when
+ * the record changed.
+ */
+export function observe(
+  previous: Observation | undefined,
+  record: LeaseRecord,
+  monotonicMs: number,
+): Observation {
   const print = fingerprint(record);
-  return previous?.fingerprint === print ? previous : { record, fingerprint: print, changedAt: now };
+  return previous?.fingerprint === print ? previous : { record, fingerprint: print, changedAt: monotonicMs };
 }
 
 /**
@@ -69,11 +99,11 @@ export function observe(previous: Observation | undefined, record: LeaseRecord, 
 export function nextLeaseStep(
   identity: string,
   observation: Observation | undefined,
-  now: number,
+  now: ClockReading,
   timings: LeaseTimings,
 ): LeaseStep {
   const durationSeconds = Math.ceil(timings.leaseDurationMs / 1000);
-  const at = new Date(now);
+  const at = new Date(now.wallMs);
   if (observation === undefined) {
     return {
       action: 'create',
@@ -95,7 +125,7 @@ export function nextLeaseStep(
     };
   }
   const heldForMs = (record.leaseDurationSeconds ?? durationSeconds) * 1000;
-  if (holder !== '' && now < observation.changedAt + heldForMs) return { action: 'wait', holder };
+  if (holder !== '' && now.monotonicMs < observation.changedAt + heldForMs) return { action: 'wait', holder };
   return {
     action: 'acquire',
     record: {
@@ -109,8 +139,23 @@ export function nextLeaseStep(
 }
 
 /** The record a leader writes as it steps down, so a standby takes over without waiting for expiry. */
-export function releasedRecord(record: LeaseRecord, now: number): LeaseRecord {
-  return { ...record, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date(now) };
+export function releasedRecord(record: LeaseRecord, wallMs: number): LeaseRecord {
+  return { ...record, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date(wallMs) };
+}
+
+/**
+ * How long a leader may still write: a renew deadline after its last successful renewal was *sent*
+ * (`renewSentAt`, monotonicNow()), 0 or less when it may not. Another replica takes the Lease no earlier
+ * than a lease duration after it *saw* that renewal, so the two never write at once. Both ends are on
+ * each replica's monotonic clock, so no step of any wall clock can make them overlap. Whole
+ * milliseconds, rounded down: timers (AbortSignal.timeout) refuse fractions, and down is the safe side.
+ */
+export function remainingWriteBudgetMs(
+  renewSentAt: number | undefined,
+  timings: LeaseTimings,
+  monotonicMs: number,
+): number {
+  return renewSentAt === undefined ? 0 : Math.floor(renewSentAt + timings.renewDeadlineMs - monotonicMs);
 }
 
 /** Checks the timings the way client-go does, with messages for the flags that set them. */

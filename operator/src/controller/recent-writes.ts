@@ -41,7 +41,8 @@ export class RecentWrites<T extends Versioned> {
   readonly #ttlMs: number;
   readonly #now: () => number;
 
-  constructor(ttlMs = 30_000, now: () => number = Date.now) {
+  // Monotonic by default: a wall clock step back must not keep entries for the length of the step.
+  constructor(ttlMs = 30_000, now: () => number = () => performance.now()) {
     this.#ttlMs = ttlMs;
     this.#now = now;
   }

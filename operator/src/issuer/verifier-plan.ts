@@ -5,7 +5,7 @@ import {
   MANAGED_BY_VALUE,
   VERIFIER_SECRET_TYPE,
 } from '../api/names.ts';
-import type { ApiKey, ApiKeyIssuer, ApiKeyIssuerStatus } from '../api/types.ts';
+import type { ApiKey, ApiKeyIssuer, ApiKeyIssuerStatus, Environment } from '../api/types.ts';
 import { keyHash } from '../keys/format.ts';
 import {
   READY,
@@ -15,6 +15,7 @@ import {
   type ConditionUpdate,
 } from '../reconcile/conditions.ts';
 import type { PlannedEvent } from '../reconcile/decide.ts';
+import { environmentProblem } from '../reconcile/environment.ts';
 import { controllerReference } from '../reconcile/owner.ts';
 import { Reason } from '../reconcile/reasons.ts';
 import { isControlledBy, type SecretLike, type SecretManifest } from '../reconcile/secret.ts';
@@ -113,7 +114,7 @@ const MAX_LIFETIME_MS = 3650 * 86_400_000;
  * The verifier entries of one ApiKey: its current key and, during its grace period, the previous one,
  * each with the window keyrotor decided. Only a Secret keyrotor sealed counts (reconcile/trust.ts):
  * a key, an expiry or a grace end written by anyone else lists nothing. A key being deleted, revoked,
- * refused by the issuer or expired gets none. An ApiKey whose spec the controller cannot read keeps
+ * refused by the issuer, forbidden by its namespace's environment label or expired gets none. An ApiKey whose spec the controller cannot read keeps
  * the entries it had, as its key keeps working in the Secret (never past their own notAfter).
  */
 export function entriesFor(
@@ -138,6 +139,8 @@ export function entriesFor(
   if (!resolved.ok) return { entries: listed.filter(stillValid), standing: 'permitted' };
   const spec = resolved.spec;
   if (!admit(apiKey, spec, issuer, namespaceLabels).permitted) return { entries: [], standing: 'refused' };
+  if (environmentForbids(apiKey, spec.environment, namespaceLabels))
+    return { entries: [], standing: 'refused' };
   if (secret === undefined || !isControlledBy(secret, apiKey)) return { entries: [], standing: 'permitted' };
   const trust = trustSecret(apiKey, secret, sealKey);
   // A sealed state older than the status may be a Secret cache that lags the ApiKey's: keep what is
@@ -182,6 +185,23 @@ export function entriesFor(
     contents.previousExpiresAt,
   );
   return { entries, standing: 'permitted' };
+}
+
+/**
+ * The environment rule (reconcile/environment.ts, ADR 0003): a key its namespace's label forbids stops
+ * verifying. A label naming another environment, or a value that is not one, is seen from the labels
+ * alone, so the key leaves the verifier before its status says so. Whether the label is required at
+ * all is the controller's flag (--require-environment-label), which only its decision knows: that
+ * decision is the Ready condition, which only keyrotor writes.
+ */
+function environmentForbids(
+  apiKey: ApiKey,
+  environment: Environment,
+  namespaceLabels: Readonly<Record<string, string>>,
+): boolean {
+  if (environmentProblem(apiKey.metadata.namespace, namespaceLabels, environment, false) !== undefined)
+    return true;
+  return findCondition(apiKey.status?.conditions, READY)?.reason === Reason.EnvironmentMismatch;
 }
 
 function verifierManifest(

@@ -78,8 +78,12 @@ export function makeClient<T>(
       {
         pre: async (context: RequestContext) => {
           await limiter?.take();
+          const shared = await dispatcher;
+          if (shared !== undefined) context.setDispatcher(shared);
           const method = context.getHttpMethod();
-          // Checked after the rate limit's wait, which can be long.
+          // Checked after every wait (the rate limit's can be long) and turned into the abort timer in
+          // the same tick, so no await can stretch the deadline. The budget is on the monotonic clock
+          // (LeaderElector.writeBudgetMs), and so are timers: a wall clock step moves neither.
           const budget =
             method === HttpMethod.GET || writeBudgetMs === undefined ? Infinity : writeBudgetMs();
           if (budget <= 0) {
@@ -90,9 +94,8 @@ export function makeClient<T>(
               'this replica is not the leader, so it does not write',
             );
           }
-          const shared = await dispatcher;
-          if (shared !== undefined) context.setDispatcher(shared);
-          context.setSignal(AbortSignal.timeout(Math.min(timeoutMs, budget)));
+          // Whole milliseconds (AbortSignal.timeout throws on a fraction), rounded down to stay inside.
+          context.setSignal(AbortSignal.timeout(Math.floor(Math.min(timeoutMs, budget))));
           context.setHeaderParam('User-Agent', userAgent);
           onRequest?.(method);
           return context;

@@ -1,5 +1,6 @@
 import {
-  makeInformer,
+  ListWatch,
+  Watch,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
@@ -14,9 +15,25 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly kc: KubeConfig;
   /** The watch path, e.g. /api/v1/namespaces/ns/secrets. */
   readonly path: string;
-  /** Lists what the path watches, with the same label selector. */
-  readonly list: () => Promise<KubernetesListObject<T>>;
+  /**
+   * Lists one page of what the path watches, with the same label selector and the page's field
+   * selector (one of `fieldSelectors`). A list that ignores the page comes in one response.
+   */
+  readonly list: (page: ListPage) => Promise<KubernetesListObject<T>>;
   readonly labelSelector?: string;
+  /**
+   * One watch per field selector, whose caches read as one: a field selector cannot say "or" (Secrets
+   * of either of keyrotor's types). Default: one watch without a field selector.
+   */
+  readonly fieldSelectors?: readonly string[];
+  /**
+   * Applied to every object before it is cached or reported, listed or watched: what the cache must not
+   * hold (another's data) is dropped as each page or event arrives. Must not throw: the client's watch
+   * silently drops an event whose handler throws.
+   */
+  readonly transform?: (object: T) => T;
+  /** Objects per list request (default 500, client-go's pager's). */
+  readonly pageSize?: number;
   readonly logger: Logger;
   /**
    * Called for every add, update and delete (with which it was); must only enqueue work. A relist
@@ -36,67 +53,127 @@ export interface InformerOptions<T extends KubernetesObject> {
 
 export type Change = 'add' | 'update' | 'delete';
 
+/** One list request: `_continue` as the API client names it (the API's `continue`). */
+export interface ListPage {
+  readonly limit: number;
+  readonly _continue?: string;
+  readonly fieldSelector?: string;
+}
+
 const DEFAULT_STALE_AFTER_MS = 120_000;
+const DEFAULT_PAGE_SIZE = 500;
 
 const identity = (object: KubernetesObject) =>
   `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
 
-type ClientInformer<T extends KubernetesObject> = ReturnType<typeof makeInformer<T>>;
+/** The typed client names it `_continue`; a custom object list is plain JSON, with `continue`. */
+function continueOf(list: KubernetesListObject<KubernetesObject>): string | undefined {
+  const metadata = list.metadata as { _continue?: string; continue?: string } | undefined;
+  const token = metadata?._continue ?? metadata?.continue;
+  return token === undefined || token === '' ? undefined : token;
+}
+
+const OBJECT_PHASES = new Set(['ADDED', 'MODIFIED', 'DELETED']);
+
+/** The client's watch, each object transformed before the cache sees it (the raw event not passed on). */
+function transformingWatch<T>(kc: KubeConfig, transform: (object: T) => T): Watch {
+  const watch = new Watch(kc);
+  const watchPath = watch.watch.bind(watch);
+  watch.watch = (path, queryParams, callback, done) =>
+    watchPath(
+      path,
+      queryParams,
+      (phase: string, object: T) => {
+        callback(phase, OBJECT_PHASES.has(phase) ? transform(object) : object);
+      },
+      done,
+    );
+  return watch;
+}
 
 /**
  * The client's informer (list, then watch; relist on 410 Gone) made to survive: it stops on any
  * other error, so this restarts it with exponential backoff and jitter, ignores the aborts its own
- * restarts cause, tells whether the cache has synced, and can relist from scratch on demand.
+ * restarts cause, tells whether the cache has synced, and can relist from scratch on demand. Lists
+ * are paged, and with `fieldSelectors` there is one client informer per selector, read as one cache.
  */
 export class ResilientInformer<T extends KubernetesObject> {
   readonly #options: InformerOptions<T>;
-  #informer: ClientInformer<T>;
+  #informers: readonly ListWatch<T>[];
   #listed = false;
   #stopped = true;
   #failures = 0;
-  #restartTimer: NodeJS.Timeout | undefined;
+  /** One per client informer: two failing at once must both restart. */
+  readonly #restartTimers = new Map<ListWatch<T>, NodeJS.Timeout>();
   #watchdog: NodeJS.Timeout | undefined;
   /** When the watch last showed a sign of life (performance.now()). */
   #aliveAt = performance.now();
 
   constructor(options: InformerOptions<T>) {
     this.#options = options;
-    this.#informer = this.#create(() => {
+    this.#informers = this.#create(() => {
       this.#listed = true;
     });
   }
 
-  /** A client informer wired to this wrapper; `onListed` runs after each successful list. */
-  #create(onListed: () => void): ClientInformer<T> {
-    const options = this.#options;
-    const informer = makeInformer(
-      options.kc,
-      options.path,
-      async () => {
-        const result = await options.list();
+  /** Client informers wired to this wrapper; `onListed` runs after each list once every one has listed. */
+  #create(onListed: () => void): ListWatch<T>[] {
+    const { kc, path, labelSelector, transform, fieldSelectors } = this.#options;
+    const selectors = fieldSelectors ?? [undefined];
+    const listed = new Set<number>();
+    return selectors.map((fieldSelector, index) => {
+      const watch = transform === undefined ? new Watch(kc) : transformingWatch(kc, transform);
+      const listAll = async () => {
+        const result = await this.#listAll(fieldSelector);
         this.#aliveAt = performance.now();
-        onListed();
+        listed.add(index);
+        if (listed.size === selectors.length) onListed();
         this.#failures = 0;
         return result;
-      },
-      options.labelSelector,
-    );
-    const forward = (change: Change) => (object: T) => {
-      // Events of an informer replaced by relist() are not ours any more.
-      if (informer !== this.#informer) return;
+      };
+      const informer = new ListWatch<T>(path, watch, listAll, false, labelSelector, fieldSelector);
+      const current = () => this.#informers.includes(informer);
+      const forward = (change: Change) => (object: T) => {
+        // Events of an informer replaced by relist() are not ours any more.
+        if (!current()) return;
+        this.#aliveAt = performance.now();
+        this.#notify(object, change);
+      };
+      informer.on('add', forward('add'));
+      informer.on('update', forward('update'));
+      informer.on('delete', forward('delete'));
+      informer.on('connect', () => {
+        if (current()) this.#aliveAt = performance.now();
+      });
+      informer.on('error', (error: unknown) => {
+        if (current()) this.#onError(informer, error);
+      });
+      return informer;
+    });
+  }
+
+  /**
+   * Every page of a list, each transformed as it arrives: a huge namespace never comes in one
+   * response, and what the transform drops is garbage before the next page is asked for. Pages of one
+   * list are of one snapshot, so the last page's resourceVersion is the list's. An expired continue
+   * token (410) fails the list, and the informer restarts it from the first page.
+   */
+  async #listAll(fieldSelector: string | undefined): Promise<KubernetesListObject<T>> {
+    const { list, transform, pageSize = DEFAULT_PAGE_SIZE } = this.#options;
+    const items: T[] = [];
+    let token: string | undefined;
+    let page: KubernetesListObject<T>;
+    do {
+      page = await list({
+        limit: pageSize,
+        ...(token === undefined ? {} : { _continue: token }),
+        ...(fieldSelector === undefined ? {} : { fieldSelector }),
+      });
+      for (const item of page.items) items.push(transform === undefined ? item : transform(item));
+      token = continueOf(page);
       this.#aliveAt = performance.now();
-      this.#notify(object, change);
-    };
-    informer.on('add', forward('add'));
-    informer.on('update', forward('update'));
-    informer.on('delete', forward('delete'));
-    informer.on('connect', () => {
-      if (informer === this.#informer) this.#aliveAt = performance.now();
-    });
-    informer.on('error', (error: unknown) => {
-      if (informer === this.#informer) this.#onError(error);
-    });
-    return informer;
+    } while (token !== undefined);
+    return { ...page, items };
   }
 
   #notify(object: T, change: Change): void {
@@ -114,7 +191,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   async start(signal?: AbortSignal): Promise<void> {
     this.#stopped = false;
     this.#startWatchdog();
-    await this.#informer.start();
+    await Promise.all(this.#informers.map((informer) => informer.start()));
     while (!this.#listed) {
       if (signal?.aborted) throw new Error(`stopped before the ${this.#options.name} cache synced`);
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -131,18 +208,18 @@ export class ResilientInformer<T extends KubernetesObject> {
     const fresh = this.#create(() => {
       progress.listed = true;
     });
-    const previous = this.#informer;
-    await fresh.start();
+    const previous = this.#informers;
+    await Promise.all(fresh.map((informer) => informer.start()));
     if (!progress.listed) {
-      await fresh.stop();
+      await Promise.all(fresh.map((informer) => informer.stop()));
       throw new Error(`relist of ${this.#options.name} failed`);
     }
-    const before = previous.list();
-    this.#informer = fresh;
+    const before = previous.flatMap((informer) => informer.list());
+    this.#informers = fresh;
     this.#aliveAt = performance.now();
     this.#options.onTransition?.('relist');
-    await previous.stop();
-    const found = fresh.list();
+    await Promise.all(previous.map((informer) => informer.stop()));
+    const found = fresh.flatMap((informer) => informer.list());
     const present = new Set(found.map(identity));
     const vanished = before.filter((object) => !present.has(identity(object)));
     for (const object of found) this.#notify(object, 'update');
@@ -155,9 +232,10 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#restartTimer);
+    for (const timer of this.#restartTimers.values()) clearTimeout(timer);
+    this.#restartTimers.clear();
     clearInterval(this.#watchdog);
-    await this.#informer.stop();
+    await Promise.all(this.#informers.map((informer) => informer.stop()));
   }
 
   /** True once a list has succeeded; the cache is then complete and safe to act on. */
@@ -166,12 +244,18 @@ export class ResilientInformer<T extends KubernetesObject> {
   }
 
   get(namespace: string, name: string): T | undefined {
-    return this.#informer.get(name, namespace);
+    for (const informer of this.#informers) {
+      const found = informer.get(name, namespace);
+      if (found !== undefined) return found;
+    }
+    return undefined;
   }
 
   /** Every cached object, or those of one namespace. */
   list(namespace?: string): readonly T[] {
-    return this.#informer.list(namespace);
+    return this.#informers.length === 1
+      ? (this.#informers[0]?.list(namespace) ?? [])
+      : this.#informers.flatMap((informer) => informer.list(namespace));
   }
 
   #startWatchdog(): void {
@@ -195,7 +279,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.#watchdog.unref();
   }
 
-  #onError(error: unknown): void {
+  #onError(informer: ListWatch<T>, error: unknown): void {
     if (this.#stopped) return; // The abort of our own stop().
     const { logger, name, backoff = { baseMs: 1_000, maxMs: 30_000 } } = this.#options;
     this.#failures += 1;
@@ -210,14 +294,15 @@ export class ResilientInformer<T extends KubernetesObject> {
       },
       'watch failed; restarting',
     );
-    clearTimeout(this.#restartTimer);
-    const informer = this.#informer;
-    this.#restartTimer = setTimeout(() => {
-      if (this.#stopped || informer !== this.#informer) return;
+    clearTimeout(this.#restartTimers.get(informer));
+    const timer = setTimeout(() => {
+      this.#restartTimers.delete(informer);
+      if (this.#stopped || !this.#informers.includes(informer)) return;
       this.#options.onTransition?.('restart');
       informer.start().catch((startError: unknown) => {
-        this.#onError(startError);
+        this.#onError(informer, startError);
       });
     }, jittered);
+    this.#restartTimers.set(informer, timer);
   }
 }

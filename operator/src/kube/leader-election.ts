@@ -8,9 +8,12 @@ import {
 import type { Logger } from 'pino';
 
 import {
+  monotonicNow,
   nextLeaseStep,
   observe,
   releasedRecord,
+  remainingWriteBudgetMs,
+  type ClockReading,
   type LeaseRecord,
   type LeaseTimings,
   type Observation,
@@ -32,7 +35,10 @@ export interface LeaderElectorOptions {
   readonly onStoppedLeading: (reason: string) => void;
   /** Counts Lease requests; they bypass the shared rate limit so bulk work cannot starve renewals. */
   readonly onRequest?: (method: string) => void;
+  /** The wall clock (Date.now()), only for acquireTime and renewTime written into the Lease. */
   readonly now?: () => number;
+  /** The clock of every deadline (monotonicNow()): the write budget, the Lease's expiry. */
+  readonly monotonicNow?: () => number;
 }
 
 const toDate = (value: unknown) =>
@@ -65,14 +71,17 @@ function specOf(record: LeaseRecord): V1LeaseSpec {
  * The imperative shell of leader election (see leadership.ts for the rules). Fencing is by deadline:
  * `writeBudgetMs()` is how long this replica may still write, counted from the moment its last
  * successful renewal was *sent*; it reaches zero a renew deadline (10 s) after that, while no other
- * replica can take the Lease until a whole lease duration (15 s) after it *saw* that renewal.
+ * replica can take the Lease until a whole lease duration (15 s) after it *saw* that renewal. Both are
+ * measured on the monotonic clock, so a step of the wall clock moves neither.
  */
 export class LeaderElector {
   readonly #options: LeaderElectorOptions;
   readonly #api: CoordinationV1Api;
   readonly #now: () => number;
+  readonly #monotonicNow: () => number;
   #observation: Observation | undefined;
   #resourceVersion: string | undefined;
+  /** monotonicNow() when the last successful renewal was sent. */
   #renewedAt: number | undefined;
   #leading = false;
   #lastHolder: string | undefined;
@@ -80,6 +89,7 @@ export class LeaderElector {
   constructor(options: LeaderElectorOptions) {
     this.#options = options;
     this.#now = options.now ?? (() => Date.now());
+    this.#monotonicNow = options.monotonicNow ?? monotonicNow;
     // Its own client: no shared rate limit, and a timeout well inside the renew deadline.
     this.#api = makeClient(options.kc, CoordinationV1Api, {
       timeoutMs: Math.max(1_000, options.timings.renewDeadlineMs / 2),
@@ -90,18 +100,19 @@ export class LeaderElector {
 
   /** Milliseconds this replica may still write as leader; 0 or less means not at all. */
   writeBudgetMs(): number {
-    if (!this.#leading || this.#renewedAt === undefined) return 0;
-    return this.#renewedAt + this.#options.timings.renewDeadlineMs - this.#now();
+    if (!this.#leading) return 0;
+    return remainingWriteBudgetMs(this.#renewedAt, this.#options.timings, this.#monotonicNow());
   }
 
   /** Acquires, then renews every retry period, until `signal` aborts or the renew deadline passes. */
   async run(signal: AbortSignal): Promise<void> {
     const { timings, logger } = this.#options;
     while (!signal.aborted) {
-      const sentAt = this.#now();
+      // Before the read: the budget then counts from before the renewal could reach the API server.
+      const sentAt = this.#monotonicNow();
       let held = false;
       try {
-        held = await this.#tryAcquireOrRenew(sentAt);
+        held = await this.#tryAcquireOrRenew();
       } catch (error) {
         logger.warn(
           { error: errorFields(toKubeError(this.#call('renew'), error)) },
@@ -115,9 +126,17 @@ export class LeaderElector {
           logger.info({ lease: this.#where(), identity: this.#options.identity }, 'became the leader');
           this.#options.onStartedLeading();
         }
-      } else if (this.#leading && this.writeBudgetMs() <= 0) {
+      } else if (
+        this.#leading &&
+        (this.#lastHolder !== this.#options.identity || this.writeBudgetMs() <= 0)
+      ) {
+        // Another holder in the Lease means it is not ours whatever our budget says (our clock may have
+        // stood still, e.g. through a suspend): stop at once rather than at the deadline.
         this.#leading = false;
-        const reason = `could not renew the lease within the renew deadline (${timings.renewDeadlineMs / 1000}s)`;
+        const reason =
+          this.#lastHolder !== this.#options.identity
+            ? `the lease is held by ${this.#lastHolder ?? 'another replica'}`
+            : `could not renew the lease within the renew deadline (${timings.renewDeadlineMs / 1000}s)`;
         logger.error({ lease: this.#where() }, `stopped leading: ${reason}`);
         this.#options.onStoppedLeading(reason);
         return;
@@ -150,7 +169,7 @@ export class LeaderElector {
     }
   }
 
-  async #tryAcquireOrRenew(now: number): Promise<boolean> {
+  async #tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity, timings, logger } = this.#options;
     let lease: V1Lease | undefined;
     try {
@@ -158,7 +177,10 @@ export class LeaderElector {
     } catch (error) {
       if (!isNotFound(toKubeError(this.#call('read'), error))) throw error;
     }
-    this.#observation = lease === undefined ? undefined : observe(this.#observation, recordOf(lease), now);
+    // Read once the Lease is in hand: a change counts from when it was seen, not from before the read.
+    const now = this.#clock();
+    this.#observation =
+      lease === undefined ? undefined : observe(this.#observation, recordOf(lease), now.monotonicMs);
     this.#resourceVersion = lease?.metadata?.resourceVersion;
     const step = nextLeaseStep(identity, this.#observation, now, timings);
     if (step.action === 'wait') {
@@ -172,7 +194,7 @@ export class LeaderElector {
         step.action === 'create'
           ? await this.#api.createNamespacedLease({ namespace, body: this.#lease(step.record) })
           : await this.#api.replaceNamespacedLease({ namespace, name, body: this.#lease(step.record) });
-      this.#observation = observe(this.#observation, recordOf(written), now);
+      this.#observation = observe(this.#observation, recordOf(written), this.#monotonicNow());
       this.#resourceVersion = written.metadata?.resourceVersion;
       this.#lastHolder = identity;
       return true;
@@ -182,6 +204,10 @@ export class LeaderElector {
       if (isConflict(failure)) return false;
       throw failure;
     }
+  }
+
+  #clock(): ClockReading {
+    return { wallMs: this.#now(), monotonicMs: this.#monotonicNow() };
   }
 
   #lease(record: LeaseRecord): V1Lease {

@@ -31,12 +31,13 @@ export async function loadSealKey(
 ): Promise<Uint8Array> {
   // At start-up the API server may throttle (429), be restarting, or not yet authorize a fresh
   // install's RBAC: try again with backoff until the deadline, then fail with the last error.
-  const giveUpAt = Date.now() + deadlineMs;
+  // Monotonic: a wall clock step must not stretch or cut the wait.
+  const giveUpAt = performance.now() + deadlineMs;
   for (let delayMs = 200; ; delayMs = Math.min(delayMs * 2, 5_000)) {
     try {
       return await readOrCreate(kc, ref, options);
     } catch (error) {
-      if (Date.now() + delayMs > giveUpAt) throw error;
+      if (performance.now() + delayMs > giveUpAt) throw error;
       const wait = error instanceof KubeError ? Math.max(delayMs, error.retryAfterMs ?? 0) : delayMs;
       await new Promise((resolve) => setTimeout(resolve, wait));
     }

@@ -1,7 +1,6 @@
 import {
   CoreV1Api,
   CustomObjectsApi,
-  RbacAuthorizationV1Api,
   PatchStrategy,
   setHeaderOptions,
   type KubeConfig,
@@ -14,13 +13,10 @@ import {
   ISSUER_KIND,
   ISSUER_PLURAL,
   KIND,
-  LABEL_MANAGED_BY,
-  MANAGED_BY_VALUE,
   PLURAL,
   VERSION,
 } from '../api/names.ts';
 import type { ApiKey, ApiKeyIssuer, ApiKeyIssuerStatus, ApiKeyStatus } from '../api/types.ts';
-import type { ReaderRbac } from '../reconcile/readers.ts';
 import type { SecretLike, SecretManifest } from '../reconcile/secret.ts';
 import { makeClient, type ClientOptions } from './client.ts';
 import { KubeError, call, isNotFound } from './errors.ts';
@@ -31,77 +27,10 @@ const serverSideApply = () => setHeaderOptions('Content-Type', PatchStrategy.Ser
 export class KubeWriter {
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
-  readonly #rbac: RbacAuthorizationV1Api;
 
   constructor(kc: KubeConfig, options: ClientOptions = {}) {
     this.#core = makeClient(kc, CoreV1Api, options);
     this.#custom = makeClient(kc, CustomObjectsApi, options);
-    this.#rbac = makeClient(kc, RbacAuthorizationV1Api, options);
-  }
-
-  /** Server-side apply of the Role and RoleBinding that let an ApiKey's readers read its Secret. */
-  async applyReaderRbac(rbac: ReaderRbac): Promise<void> {
-    const { name, namespace } = rbac.role.metadata;
-    await call(`apply Role ${namespace}/${name}`, () =>
-      this.#rbac.patchNamespacedRole(
-        { name, namespace, body: rbac.role, fieldManager: FIELD_MANAGER, force: true },
-        serverSideApply(),
-      ),
-    );
-    await call(`apply RoleBinding ${namespace}/${name}`, () =>
-      this.#rbac.patchNamespacedRoleBinding(
-        { name, namespace, body: rbac.binding, fieldManager: FIELD_MANAGER, force: true },
-        serverSideApply(),
-      ),
-    );
-  }
-
-  /** Deletes the reader Role and RoleBinding; already gone is fine. */
-  async deleteReaderRbac(namespace: string, name: string): Promise<void> {
-    const ignoreMissing = (error: unknown) => {
-      if (!isNotFound(error)) throw error;
-    };
-    await call(`delete RoleBinding ${namespace}/${name}`, () =>
-      this.#rbac.deleteNamespacedRoleBinding({ namespace, name }),
-    ).catch(ignoreMissing);
-    await call(`delete Role ${namespace}/${name}`, () =>
-      this.#rbac.deleteNamespacedRole({ namespace, name }),
-    ).catch(ignoreMissing);
-  }
-
-  async readConfigMapData(namespace: string, name: string): Promise<Record<string, string> | undefined> {
-    try {
-      const configMap = await call(`get ConfigMap ${namespace}/${name}`, () =>
-        this.#core.readNamespacedConfigMap({ namespace, name }),
-      );
-      return configMap.data ?? {};
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
-  }
-
-  async applyConfigMap(namespace: string, name: string, data: Record<string, string>): Promise<void> {
-    const body = {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name, namespace, labels: { [LABEL_MANAGED_BY]: MANAGED_BY_VALUE } },
-      data,
-    };
-    await call(`apply ConfigMap ${namespace}/${name}`, () =>
-      this.#core.patchNamespacedConfigMap(
-        { name, namespace, body, fieldManager: FIELD_MANAGER, force: true },
-        serverSideApply(),
-      ),
-    );
-  }
-
-  async deleteConfigMap(namespace: string, name: string): Promise<void> {
-    await call(`delete ConfigMap ${namespace}/${name}`, () =>
-      this.#core.deleteNamespacedConfigMap({ namespace, name }),
-    ).catch((error: unknown) => {
-      if (!isNotFound(error)) throw error;
-    });
   }
 
   /** Reads a Secret from the API server (not the cache): for Secrets keyrotor does not label. */

@@ -5,6 +5,7 @@ import { keyHash, keyId, parseKey, type KeyOptions } from '../keys/format.ts';
 import type { AuditAction } from '../observability/audit.ts';
 import { READY, findCondition, setCondition, truncateMessage } from './conditions.ts';
 import { dueTimes } from './due.ts';
+import { environmentProblem } from './environment.ts';
 import { withHistory } from './history.ts';
 import { Reason } from './reasons.ts';
 import { stableJson } from './stable-json.ts';
@@ -44,6 +45,16 @@ export interface DecideConfig {
   readonly rotationJitterMs?: number;
   /** Automatic rotations (expiry, schedule) of one key are at least this far apart; default 5 minutes. */
   readonly minRotationIntervalMs?: number;
+  /**
+   * Refuse keys in namespaces without the keyrotor.dev/environment label (`--require-environment-label`);
+   * default false: an unlabelled namespace may hold keys of any environment.
+   */
+  readonly requireEnvironmentLabel?: boolean;
+  /**
+   * Secret replicator labels and annotations a secretTemplate may set anyway (`--allowed-replicator-keys`,
+   * reconcile/replicators.ts); default none.
+   */
+  readonly allowedReplicatorKeys?: readonly string[];
 }
 
 export interface DecideInput {
@@ -54,6 +65,11 @@ export interface DecideInput {
   readonly config: DecideConfig;
   /** For a key with spec.issuerRef: the issuer as last observed and its namespace's labels. */
   readonly issuer?: IssuerContext;
+  /**
+   * The labels of the ApiKey's namespace as last observed (the environment rule reads them); when
+   * absent, those of `issuer`, else none.
+   */
+  readonly namespaceLabels?: Readonly<Record<string, string>>;
 }
 
 export interface IssuerContext {
@@ -818,12 +834,37 @@ function issuerRefusal(input: DecideInput, spec: ResolvedSpec): Plan | undefined
 }
 
 /**
+ * Ready=False when the namespace's environment label forbids this key (reconcile/environment.ts). The
+ * key in the Secret is kept, as it is, but no key is issued or rotated, and no verifier lists it (ADR
+ * 0003). A revocation is never held back by it.
+ */
+function environmentRefusal(input: DecideInput, spec: ResolvedSpec): Plan | undefined {
+  const { apiKey, config } = input;
+  if (spec.revoked) return undefined;
+  const labels = input.namespaceLabels ?? input.issuer?.namespaceLabels ?? {};
+  const required = config.requireEnvironmentLabel === true;
+  const problem = environmentProblem(apiKey.metadata.namespace, labels, spec.environment, required);
+  if (problem === undefined) return undefined;
+  const keyIdNow = apiKey.status?.keyId;
+  const verifier =
+    apiKey.spec.issuerRef === undefined ? '' : ", and the issuer's verifier no longer lists it";
+  const kept = keyIdNow ? `; key ${keyIdNow} stays in the Secret but is not rotated${verifier}` : '';
+  const message = `${problem.message}; until that is fixed no key is issued or rotated${kept}`;
+  return refuse(input, Reason.EnvironmentMismatch, message, 'not-permitted', undefined);
+}
+
+/** Ready=False before anything is issued: the namespace's environment first, then the issuer. */
+function refusalOf(input: DecideInput, spec: ResolvedSpec): Plan | undefined {
+  return environmentRefusal(input, spec) ?? issuerRefusal(input, spec);
+}
+
+/**
  * The spec to act on, or the InvalidSpec refusal. Revocation comes before every other check: a spec
  * keyrotor cannot honour (nor an issuer that refuses or is gone) never keeps a revoked key in its Secret.
  */
 function specOrRefusal(input: DecideInput): ResolvedSpec | { refusal: Plan } {
   const { apiKey, now } = input;
-  const resolved = resolveSpec(apiKey, now);
+  const resolved = resolveSpec(apiKey, now, input.config.allowedReplicatorKeys);
   if (resolved.ok) return resolved.spec;
   if (apiKey.spec.revoked === true) return revocationSpec(apiKey);
   const keyIdNow = apiKey.status?.keyId;
@@ -844,8 +885,8 @@ export function decide(input: DecideInput): Plan {
 
   const spec = specOrRefusal(input);
   if ('refusal' in spec) return spec.refusal;
-  const notPermitted = issuerRefusal(input, spec);
-  if (notPermitted !== undefined) return notPermitted;
+  const refusal = refusalOf(input, spec);
+  if (refusal !== undefined) return refusal;
   const ownership = ownershipOf(secret, apiKey);
   if (ownership === 'foreign') {
     const message =

@@ -1,64 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
-import type { ApiKey, ApiKeySpec, ApiKeyStatus, Condition } from '../api/types.ts';
-import { desiredReaderRbac, desiredReadersData, holdsLiveKey, readerRbacName } from './readers.ts';
+import type { ApiKey } from '../api/types.ts';
+import { desiredReaderRbac, holdsLiveKey, readerRbacName } from './readers.ts';
+import { apiKey, issued, ready, secret, withoutReaders } from './readers.testing.ts';
 import type { SecretLike } from './secret.ts';
-
-const ready = (status: Condition['status'], reason: string): Condition => ({
-  type: 'Ready',
-  status,
-  reason,
-  message: 'test',
-  lastTransitionTime: '2026-01-01T00:00:00Z',
-});
-
-/** The status keyrotor writes once a key is in the Secret, with its Ready condition. */
-const issued = (condition: Condition = ready('True', 'KeyIssued')): ApiKeyStatus => ({
-  secretName: 'db',
-  keyId: 'kid-1',
-  conditions: [condition],
-});
-
-function apiKey(
-  name = 'bot',
-  {
-    uid = `uid-${name}`,
-    spec = {},
-    status = issued(),
-    deleting = false,
-  }: { uid?: string; spec?: Partial<ApiKeySpec>; status?: ApiKeyStatus | null; deleting?: boolean } = {},
-): ApiKey {
-  return {
-    apiVersion: 'keyrotor.dev/v1alpha1',
-    kind: 'ApiKey',
-    metadata: {
-      name,
-      namespace: 'trading',
-      uid,
-      ...(deleting ? { deletionTimestamp: new Date('2026-01-01T00:00:00Z') } : {}),
-    },
-    spec: { scopes: ['prices:read'], secretName: 'db', readers: { serviceAccounts: ['app'] }, ...spec },
-    ...(status === null ? {} : { status }),
-  };
-}
-
-/** The ApiKey without a spec.readers field at all. */
-function withoutReaders(key: ApiKey): ApiKey {
-  const { readers: _readers, ...spec } = key.spec;
-  return { ...key, spec };
-}
-
-/** A Secret whose controller ownerReference is `uid` (of `kind`); no ownerReference when undefined. */
-function secret(uid: string | undefined, { kind = 'ApiKey', controller = true } = {}): SecretLike {
-  return {
-    metadata: {
-      ownerReferences:
-        uid === undefined
-          ? []
-          : [{ apiVersion: 'keyrotor.dev/v1alpha1', kind, name: 'bot', uid, controller }],
-    },
-  };
-}
 
 describe('holdsLiveKey', () => {
   const cases: { name: string; apiKey: ApiKey; secret: SecretLike | undefined; live: boolean }[] = [
@@ -193,87 +138,5 @@ describe('desiredReaderRbac', () => {
   ];
   it.each(none)('grants nothing when $name', ({ apiKey: key, ownsLiveKey }) => {
     expect(desiredReaderRbac(key, ownsLiveKey)).toBeUndefined();
-  });
-});
-
-describe('desiredReadersData', () => {
-  /** Ownership as a Secret's controller ownerReference gives it: one ApiKey uid per Secret name. */
-  const ownedBy =
-    (owners: Record<string, string>) =>
-    (key: ApiKey): boolean =>
-      owners[key.spec.secretName ?? key.metadata.name] === key.metadata.uid;
-
-  const cases: {
-    name: string;
-    apiKeys: ApiKey[];
-    owns: (apiKey: ApiKey) => boolean;
-    data: Record<string, string>;
-  }[] = [
-    {
-      name: 'an entry per Secret whose ApiKey lists readers and owns a live key',
-      apiKeys: [
-        apiKey('bot', { spec: { secretName: 'db', readers: { serviceAccounts: ['b', 'a'] } } }),
-        withoutReaders(apiKey('open', { spec: { secretName: 'open' } })),
-      ],
-      owns: () => true,
-      data: { db: 'bot;a,b' },
-    },
-    {
-      name: 'no entry for an ApiKey naming a Secret it does not own (SecretConflict)',
-      apiKeys: [apiKey('zz', { spec: { secretName: 'postgres-credentials' } })],
-      owns: () => false,
-      data: {},
-    },
-    {
-      name: "a non-owner sorted after the owner cannot take the owner's entry",
-      apiKeys: [
-        apiKey('zz-takeover', { spec: { secretName: 'db', readers: { serviceAccounts: ['mine'] } } }),
-        apiKey('owner', { spec: { secretName: 'db', readers: { serviceAccounts: ['app'] } } }),
-      ],
-      owns: ownedBy({ db: 'uid-owner' }),
-      data: { db: 'owner;app' },
-    },
-    {
-      name: "a non-owner sorted before the owner cannot take the owner's entry",
-      apiKeys: [
-        apiKey('owner', { spec: { secretName: 'db', readers: { serviceAccounts: ['app'] } } }),
-        apiKey('a-takeover', { spec: { secretName: 'db', readers: { serviceAccounts: ['mine'] } } }),
-      ],
-      owns: ownedBy({ db: 'uid-owner' }),
-      data: { db: 'owner;app' },
-    },
-    {
-      name: 'no entry for a revoked ApiKey, even if told it owns a live key',
-      apiKeys: [apiKey('bot', { spec: { revoked: true } })],
-      owns: () => true,
-      data: {},
-    },
-    {
-      name: 'no entry for an ApiKey being deleted',
-      apiKeys: [apiKey('bot', { deleting: true })],
-      owns: () => true,
-      data: {},
-    },
-    {
-      name: 'the first by name keeps the entry should two pass the ownership check',
-      apiKeys: [
-        apiKey('b', { spec: { secretName: 'db', readers: { serviceAccounts: ['two'] } } }),
-        apiKey('a', { spec: { secretName: 'db', readers: { serviceAccounts: ['one'] } } }),
-      ],
-      owns: () => true,
-      data: { db: 'a;one' },
-    },
-  ];
-  it.each(cases)('$name', ({ apiKeys, owns, data }) => {
-    expect(desiredReadersData(apiKeys, owns)).toEqual(data);
-  });
-
-  it('asks about every ApiKey that lists readers, with the ApiKey itself', () => {
-    const asked: string[] = [];
-    desiredReadersData([apiKey('a'), apiKey('b', { spec: { secretName: 'other' } })], (key) => {
-      asked.push(key.metadata.name);
-      return false;
-    });
-    expect(asked.sort()).toEqual(['a', 'b']);
   });
 });

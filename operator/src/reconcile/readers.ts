@@ -6,9 +6,6 @@ import { Reason } from './reasons.ts';
 import { isControlledBy, type SecretLike } from './secret.ts';
 import { secretNameOf } from './spec.ts';
 
-/** The per-namespace ConfigMap the mount policy reads (paramRef): Secret name -> "apiKey;sa1,sa2". */
-export const READERS_CONFIGMAP = 'keyrotor-readers';
-
 export interface ReaderRbac {
   readonly role: {
     apiVersion: 'rbac.authorization.k8s.io/v1';
@@ -141,27 +138,4 @@ export function rbacDiffers(
 /** Neither revoked nor being deleted: the checks holdsLiveKey makes on the spec, kept here too. */
 function grantable(apiKey: ApiKey): boolean {
   return apiKey.spec.revoked !== true && apiKey.metadata.deletionTimestamp === undefined;
-}
-
-/**
- * What the namespace's readers ConfigMap should hold, from every ApiKey in it: for each Secret whose
- * ApiKey lists readers and owns a live key in it (`ownsLiveKey`, from holdsLiveKey), "apiKey;reader1,reader2".
- * Secrets of ApiKeys without readers are absent, so any workload may mount them, as before keyrotor. An
- * ApiKey that names a Secret it does not own (someone else's, or another ApiKey's) adds nothing and so
- * cannot take the entry of the Secret's owner. Should two ApiKeys both pass `ownsLiveKey` for one
- * Secret (a Secret has one controller, so holdsLiveKey lets only one), the first by name keeps it.
- */
-export function desiredReadersData(
-  apiKeys: readonly ApiKey[],
-  ownsLiveKey: (apiKey: ApiKey) => boolean,
-): Record<string, string> {
-  const data: Record<string, string> = {};
-  for (const apiKey of [...apiKeys].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
-    const readers = readersOf(apiKey);
-    if (readers.length === 0 || !grantable(apiKey) || !ownsLiveKey(apiKey)) continue;
-    const secretName = secretNameOf(apiKey);
-    if (Object.hasOwn(data, secretName)) continue;
-    data[secretName] = `${apiKey.metadata.name};${readers.join(',')}`;
-  }
-  return data;
 }

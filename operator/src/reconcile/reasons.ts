@@ -22,12 +22,23 @@ export const Reason = {
   RotationDeferred: 'RotationDeferred',
   /** RotationDeferred=True: why it waits. */
   GracePeriod: 'GracePeriod',
+  /** MountGuard=True: only the ApiKey's readers use its Secret. */
+  Guarded: 'Guarded',
+  /** MountGuard=False, and a Warning event: running Pods use the Secret as ServiceAccounts not listed. */
+  UnlistedConsumers: 'UnlistedConsumers',
+  /** MountGuard=False: the ApiKey lists no readers (any workload of the namespace may use the key). */
+  NoReaders: 'NoReaders',
   WorkloadRestarted: 'WorkloadRestarted',
   WorkloadNotFound: 'WorkloadNotFound',
   /** Ready=False: the ApiKeyIssuer named by issuerRef refuses the key (a rule of it is broken). */
   NotPermitted: 'NotPermitted',
   /** Ready=False: the ApiKeyIssuer named by issuerRef does not exist. */
   IssuerNotFound: 'IssuerNotFound',
+  /**
+   * Ready=False: the namespace's keyrotor.dev/environment label names another environment, is not an
+   * environment, or is required and absent; the key is kept but neither issued nor rotated (ADR 0003).
+   */
+  EnvironmentMismatch: 'EnvironmentMismatch',
   /** ApiKeyIssuer Ready=True: its verifier Secret lists exactly the keys it permits. */
   VerifierUpToDate: 'VerifierUpToDate',
   /** ApiKeyIssuer Ready=False: a Secret of the verifier's name exists and is not this issuer's. */

@@ -3,6 +3,7 @@ import { ENVIRONMENTS, type ApiKey, type Environment } from '../api/types.ts';
 import { DEFAULT_KEY_BITS, DEFAULT_KEY_PREFIX, validateKeyOptions } from '../keys/format.ts';
 import { isTimeZone, longestGap, parseSchedule, type Schedule } from '../schedule/cron.ts';
 import { formatDuration, parseDuration } from '../schedule/duration.ts';
+import { replicatorKeys } from './replicators.ts';
 
 const DEFAULT_EXPIRES_AFTER = '90d';
 const SCOPE_PATTERN = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*:[a-z*][a-z0-9-]*$/;
@@ -188,7 +189,11 @@ function checkLifetimes(spec: ApiKey['spec'], problems: string[]): Lifetimes {
  * older CRD, a schema change ratcheted over stored objects, or a server without CEL can let bad
  * values through; the controller must then refuse clearly rather than act on them.
  */
-export function resolveSpec(apiKey: ApiKey, now: Date): SpecResult {
+export function resolveSpec(
+  apiKey: ApiKey,
+  now: Date,
+  allowedReplicatorKeys: readonly string[] = [],
+): SpecResult {
   const { spec, metadata } = apiKey;
   const problems: string[] = [];
   const environment = spec.environment ?? 'production';
@@ -205,6 +210,8 @@ export function resolveSpec(apiKey: ApiKey, now: Date): SpecResult {
   const labels = spec.secretTemplate?.labels ?? {};
   const annotations = spec.secretTemplate?.annotations ?? {};
   checkTemplate(labels, annotations, problems);
+  // A replicator would copy the key where its readers, RBAC and revocation do not reach.
+  problems.push(...replicatorKeys(labels, annotations, allowedReplicatorKeys));
   const schedule = checkSchedule(spec, lifetimes.expiresAfterMs, now, problems);
   const restartTargets = checkRestartTargets(spec, problems);
   const revoked = spec.revoked === true;

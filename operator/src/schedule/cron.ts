@@ -40,9 +40,20 @@ export function parseSchedule(expression: string, timeZone = 'UTC'): ScheduleRes
   return result;
 }
 
-function parseUncached(expression: string, timeZone: string): ScheduleResult {
+/** The @ macros the CRD accepts, as the five fields they stand for (as Vixie cron defines them). */
+export const CRON_MACROS: Readonly<Record<string, string>> = {
+  '@yearly': '0 0 1 1 *',
+  '@annually': '0 0 1 1 *',
+  '@monthly': '0 0 1 * *',
+  '@weekly': '0 0 * * 0',
+  '@daily': '0 0 * * *',
+  '@hourly': '0 * * * *',
+};
+
+function parseUncached(written: string, timeZone: string): ScheduleResult {
   if (!isTimeZone(timeZone))
     return { ok: false, message: `rotation.timeZone "${timeZone}" is not an IANA time zone` };
+  const expression = CRON_MACROS[written.trim()] ?? written;
   if (expression.trim().split(/\s+/).length !== 5) {
     return {
       ok: false,
