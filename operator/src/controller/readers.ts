@@ -265,7 +265,7 @@ export class ReadersController {
   async #grant(namespace: string, apiKeyName: string): Promise<void> {
     const { caches } = this.#options;
     const apiKey = caches.apiKey(namespace, apiKeyName);
-    const name = apiKey === undefined ? `keyrotor:${apiKeyName}:readers` : readerRbacName(apiKey);
+    const name = readerRbacName({ metadata: { name: apiKeyName } });
     const role = this.#informerFor(this.#roles, namespace)?.get(namespace, name);
     const binding = this.#informerFor(this.#bindings, namespace)?.get(namespace, name);
     const desired =

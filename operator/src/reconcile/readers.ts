@@ -30,7 +30,7 @@ interface ObjectMetadata {
 }
 
 /** The name of the Role and RoleBinding that let an ApiKey's readers read its Secret. */
-export function readerRbacName(apiKey: ApiKey): string {
+export function readerRbacName(apiKey: { readonly metadata: { readonly name: string } }): string {
   return `keyrotor:${apiKey.metadata.name}:readers`;
 }
 
