@@ -109,6 +109,15 @@ const COMMANDS: Record<string, Command> = {
   rotate: async (session, name) => {
     const target = need(name, 'rotate');
     const before = await session.read(target);
+    if (
+      before.spec.rotation?.gracePeriod !== undefined &&
+      parseDuration(before.spec.rotation.gracePeriod) === 0
+    ) {
+      // The old key leaves the Secret at once, while Pods see the new one only after their kubelet syncs.
+      process.stderr.write(
+        `warning: ApiKey ${target} has spec.rotation.gracePeriod 0s: its current key stops working now, and workloads get 401s until their kubelet syncs the new key (about a minute); leave gracePeriod out for the 10m default\n`,
+      );
+    }
     const request = new Date().toISOString();
     await session.patch(target, { metadata: { annotations: { [ANNOTATION_ROTATE]: request } } });
     const after = await session.waitUntil(

@@ -46,7 +46,7 @@ describe('kill -9 at random points', () => {
     const names = Array.from({ length: KEYS }, (_, index) => `key-${index}`);
     // No grace period: a rotation requested while a previous key is in its grace period waits for it
     // to end (docs/rotation.md), and every round here rotates every key.
-    const spec = { expiresAfter: '30d' };
+    const spec = { expiresAfter: '30d', rotation: { gracePeriod: '0s' } };
     await Promise.all(names.map((name) => createApiKey(cluster.kc, NAMESPACE, name, spec)));
     operator = await start();
     for (const apiKey of await waitForAllReady(cluster.kc, NAMESPACE, { count: KEYS }))

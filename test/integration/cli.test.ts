@@ -84,6 +84,16 @@ describe('the keyrotor CLI', () => {
     );
   });
 
+  it('rotate warns when the key has no grace period, and still rotates it', async () => {
+    await createApiKey(kc, namespace, 'graceless', { rotation: { gracePeriod: '0s' } });
+    const before = await waitForReady(kc, namespace, 'graceless');
+    const result = await as(['rotate', 'graceless', '--timeout', '30s']);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('warning: ApiKey graceless has spec.rotation.gracePeriod 0s');
+    expect((await readApiKey(kc, namespace, 'graceless')).status?.keyId).not.toBe(before.status?.keyId);
+    expect(result.stdout).not.toContain('the previous key works until');
+  });
+
   it('revoke removes the key and records the reason', async () => {
     await createApiKey(kc, namespace, 'leaked');
     await waitForReady(kc, namespace, 'leaked');

@@ -112,6 +112,38 @@ describe('rotation', () => {
     await waitForEvent(kc, namespace, 'grace', 'PreviousKeyRetired');
   });
 
+  it('keeps the previous key for 10m when the spec names no grace period, and none with 0s', async () => {
+    await start();
+    await createApiKey(kc, namespace, 'default-grace', { expiresAfter: '1h' });
+    await createApiKey(kc, namespace, 'no-grace', { expiresAfter: '1h', rotation: { gracePeriod: '0s' } });
+    const first = await waitForReady(kc, namespace, 'default-grace');
+    const firstNoGrace = await waitForReady(kc, namespace, 'no-grace');
+    const firstKey = secretValue(await readSecret('default-grace'), 'api-key');
+    await patchApiKey('default-grace', { metadata: { annotations: { 'keyrotor.dev/rotate': 'one' } } });
+    await patchApiKey('no-grace', { metadata: { annotations: { 'keyrotor.dev/rotate': 'one' } } });
+    const rotated = await waitForReady(kc, namespace, 'default-grace', {
+      keyIdNot: first.status?.keyId ?? '',
+    });
+    const rotatedAt = new Date(rotated.status?.issuedAt ?? 0).getTime();
+    expect(new Date(rotated.status?.graceEndsAt ?? 0).getTime() - rotatedAt).toBe(10 * MINUTE);
+    expect(secretValue(await readSecret('default-grace'), 'previous-api-key')).toBe(firstKey);
+
+    const noGrace = await waitForReady(kc, namespace, 'no-grace', {
+      keyIdNot: firstNoGrace.status?.keyId ?? '',
+    });
+    expect(noGrace.status?.graceEndsAt).toBeUndefined();
+    expect(secretValue(await readSecret('no-grace'), 'previous-api-key')).toBeUndefined();
+
+    await advance(9 * MINUTE);
+    expect(secretValue(await readSecret('default-grace'), 'previous-api-key')).toBe(firstKey);
+    await advance(2 * MINUTE);
+    await waitFor(
+      async () =>
+        secretValue(await readSecret('default-grace'), 'previous-api-key') === undefined ? true : undefined,
+      { description: 'the previous key to be retired when the default grace period ends' },
+    );
+  });
+
   it('rotates on its cron schedule', async () => {
     await start();
     await createApiKey(kc, namespace, 'cron', { expiresAfter: '1d', rotation: { schedule: '0 * * * *' } });

@@ -6,6 +6,14 @@ import { formatDuration, parseDuration } from '../schedule/duration.ts';
 import { replicatorKeys } from './replicators.ts';
 
 const DEFAULT_EXPIRES_AFTER = '90d';
+/**
+ * rotation.gracePeriod when the spec leaves it out. A Pod sees a rotated Secret only after its kubelet's
+ * next sync (the sync period, 1m by default, plus the Secret cache's delay), and an API that checks keys
+ * against a verifier learns of the new key one verifier batch and another kubelet sync later: about 2-3
+ * minutes at worst with default kubelets. 10m covers that three times over, and stays short enough that a
+ * key rotated away (not revoked: revocation never waits) stops working soon. docs/rotation.md draws it.
+ */
+export const DEFAULT_GRACE_PERIOD = '10m';
 const SCOPE_PATTERN = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*:[a-z*][a-z0-9-]*$/;
 
 /** An ApiKey's spec with defaults applied and every value checked: what the decision works from. */
@@ -178,7 +186,11 @@ function checkLifetimes(spec: ApiKey['spec'], problems: string[]): Lifetimes {
       `rotation.rotateBefore (${formatDuration(rotateBeforeMs)}) must be shorter than expiresAfter`,
     );
   }
-  const gracePeriodMs = duration('rotation.gracePeriod', spec.rotation?.gracePeriod, 0);
+  const gracePeriodMs = duration(
+    'rotation.gracePeriod',
+    spec.rotation?.gracePeriod ?? DEFAULT_GRACE_PERIOD,
+    0,
+  );
   if (gracePeriodMs >= expiresAfterMs)
     problems.push('rotation.gracePeriod must be shorter than expiresAfter');
   return { expiresAfterMs, rotateBeforeMs, gracePeriodMs };
