@@ -67,6 +67,7 @@ async function main(): Promise<number> {
     instance: options.instance,
     qps: options.qps,
     manageReaders: options.manageReaders,
+    manageWorkloads: options.manageWorkloads,
     burst: options.burst,
     decideConfig: {
       generateKey,

@@ -100,4 +100,6 @@ fi
 # sed reads all of it: with head, etcd could be killed by SIGPIPE and pipefail fail the build (exit 141).
 "$bin/etcd" --version | sed -n 1p >&2
 "$bin/helm" version --short >&2
+# Argo Rollouts' Rollout CRD, for the tests of Rollout restart targets (its path goes to stderr here).
+bash "$here/argo-rollouts-crd.sh" >&2
 echo "$bin"

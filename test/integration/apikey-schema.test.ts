@@ -177,6 +177,65 @@ describe('the ApiKey schema', () => {
     expect(message).not.toContain('leaves less than 5m');
   });
 
+  // secretTemplate.data: the data keys and sizes are judged at apply time, the templates by the controller.
+  it.each([
+    [
+      { 'api-key': '{{ .key }}' },
+      'secretTemplate.data may not set api-key, key-id, scopes, expires-at or previous-*',
+    ],
+    [{ 'previous-token': '{{ .previousKey }}' }, 'secretTemplate.data may not set api-key'],
+    [{ 'has space': '{{ .key }}' }, 'secretTemplate.data keys must be valid Secret data keys'],
+    [{ '..data': '{{ .key }}' }, 'secretTemplate.data keys must be valid Secret data keys'],
+    [JSON.parse('{"__proto__": "{{ .key }}"}') as object, 'secretTemplate.data may not set __proto__'],
+    [{ [`k${'x'.repeat(253)}`]: '{{ .key }}' }, 'secretTemplate.data keys must be valid Secret data keys'],
+    [{ API_KEY: 'x'.repeat(4097) }, 'spec.secretTemplate.data.API_KEY: Too long'],
+    [
+      Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`K${i}`, '{{ .key }}'])),
+      'spec.secretTemplate.data: Too many: 17: must have at most 16 items',
+    ],
+  ])('refuses secretTemplate.data %j at apply time', async (data, message) => {
+    expect(await rejection({ secretTemplate: { data } })).toContain(message);
+  });
+
+  it('accepts the most secretTemplate.data the schema allows', async () => {
+    const data = Object.fromEntries(
+      Array.from({ length: 16 }, (_, i) => [
+        `${'k'.repeat(250)}${String(i).padStart(3, '0')}`,
+        `${'x'.repeat(4086)}{{ .key }}`,
+      ]),
+    );
+    await createApiKey(kc, namespace, 'most-data', { secretTemplate: { data } });
+    expect(resolveSpec(await readApiKey(kc, namespace, 'most-data'), new Date()).ok).toBe(true);
+  });
+
+  it.each([
+    [
+      'unknown-field',
+      { API_KEY: '{{ .token }}' },
+      'secretTemplate.data["API_KEY"]: line 1, column 1: unknown field ".token"',
+    ],
+    [
+      'unclosed',
+      { 'config.yaml': 'api:\n  key: {{ .key\n' },
+      'secretTemplate.data["config.yaml"]: line 2, column 8: {{ is never closed',
+    ],
+    ['pipeline', { API_KEY: '{{ .key | b64enc }}' }, 'pipelines are not supported'],
+    ['function', { API_KEY: '{{ printf "%s" .key }}' }, '"printf" is not supported'],
+    [
+      'too-large',
+      Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`F${i}`, '{{ .scopes }}'.repeat(300)])),
+      'more than 512 KiB',
+    ],
+  ])(
+    'admits secretTemplate.data that only the controller refuses (InvalidSpec): %s',
+    async (name, data, why) => {
+      const scopes = Array.from({ length: 32 }, (_, i) => `resource${i}.${'x'.repeat(40)}:read`);
+      await createApiKey(kc, namespace, `data-${name}`, { scopes, secretTemplate: { data } });
+      const resolved = resolveSpec(await readApiKey(kc, namespace, `data-${name}`), new Date());
+      expect(resolved.ok ? '' : resolved.message).toContain(why);
+    },
+  );
+
   const createNamed = (plural: string, kind: string, name: string, spec: object) =>
     custom.createNamespacedCustomObject({
       group: GROUP,

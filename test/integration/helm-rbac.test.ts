@@ -123,15 +123,26 @@ describe("the chart's least privilege", () => {
     },
   );
 
-  it('lets keyrotor patch no workload unless features.workloadRestarts=true', async () => {
+  it('lets keyrotor see or patch no workload unless features.workloadRestarts=true', async () => {
+    const workloadGroups = new Set(['apps', 'argoproj.io']);
     const byDefault = [...boundTuples(await render([]))];
-    expect(byDefault.filter((tuple) => tuple.split('|')[1] === 'apps')).toEqual([]);
+    expect(byDefault.filter((tuple) => workloadGroups.has(tuple.split('|')[1] ?? ''))).toEqual([]);
     const on = [...boundTuples(await render(['--set', 'features.workloadRestarts=true']))];
-    expect(on.filter((tuple) => tuple.split('|')[1] === 'apps').sort()).toEqual([
-      'cluster|apps|daemonsets|patch|*',
-      'cluster|apps|deployments|patch|*',
-      'cluster|apps|statefulsets|patch|*',
-    ]);
+    expect(on.filter((tuple) => workloadGroups.has(tuple.split('|')[1] ?? '')).sort()).toEqual(
+      ['apps|daemonsets', 'apps|deployments', 'apps|statefulsets', 'argoproj.io|rollouts'].flatMap(
+        (resource) => ['list', 'patch', 'watch'].map((verb) => `cluster|${resource}|${verb}|*`),
+      ),
+    );
+  });
+
+  it('runs keyrotor without its workloads controller unless features.workloadRestarts=true', async () => {
+    const args = async (flags: string[]) => {
+      const deployment = (await render(flags)).find((object) => object.kind === 'Deployment');
+      const spec = deployment?.spec as { template: { spec: { containers: { args: string[] }[] } } };
+      return spec.template.spec.containers[0]?.args ?? [];
+    };
+    expect(await args([])).toContain('--no-manage-workloads');
+    expect(await args(['--set', 'features.workloadRestarts=true'])).not.toContain('--no-manage-workloads');
   });
 
   it('ships a metrics-reader ClusterRole for scrapers, bound to nobody', async () => {

@@ -215,6 +215,14 @@ function pluralOf(call: ts.CallExpression, source: ts.SourceFile): string[] | un
     : undefined;
 }
 
+/** The `group` of a CustomObjectsApi call's request object (keyrotor.dev, or another's CRD). */
+function groupOf(call: ts.CallExpression, source: ts.SourceFile): string[] | undefined {
+  const request = call.arguments[0];
+  return request !== undefined && ts.isObjectLiteralExpression(request)
+    ? propertyOf(request, 'group', source)
+    : undefined;
+}
+
 /** The resources an informer's watch path ends in: `.../secrets`, `.../${PLURAL}`, `.../${kind}`. */
 function watchedResources(informer: ts.NewExpression, source: ts.SourceFile): string[] | undefined {
   const options = informer.arguments?.[0];
@@ -271,16 +279,24 @@ function record(
     scan.unresolved.push(`${scan.relative}:${line} ${method}: informer path does not resolve to ${resource}`);
 }
 
+/** A CustomObjectsApi call: group and plural from its request (keyrotor.dev's, or another CRD's). */
+function scanCustomCall(scan: FileScan, node: ts.CallExpression, method: string, custom: RegExpExecArray) {
+  const where = `${scan.relative}:${lineOf(scan, node)} ${method}`;
+  const plurals = pluralOf(node, scan.source);
+  const groups = groupOf(node, scan.source);
+  if (plurals === undefined) scan.unresolved.push(`${where}: plural not resolved`);
+  if (groups?.length !== 1) scan.unresolved.push(`${where}: group not resolved to one`);
+  const sub = custom[3] ? `/${custom[3].toLowerCase()}` : '';
+  for (const resource of plurals ?? [])
+    record(scan, node, method, groups?.[0] ?? '?', resource + sub, VERB_OF[custom[1] ?? ''] ?? '?');
+}
+
 /** A method call on a CustomObjectsApi (plural from its request) or on a typed client the file imports. */
 function scanCall(scan: FileScan, node: ts.CallExpression, method: string): void {
   const where = `${scan.relative}:${lineOf(scan, node)} ${method}`;
   const custom = CUSTOM.exec(method);
   if (custom && scan.classes.includes('CustomObjectsApi')) {
-    const plurals = pluralOf(node, scan.source);
-    if (plurals === undefined) scan.unresolved.push(`${where}: plural not resolved`);
-    const sub = custom[3] ? `/${custom[3].toLowerCase()}` : '';
-    for (const resource of plurals ?? [])
-      record(scan, node, method, names.GROUP, resource + sub, VERB_OF[custom[1] ?? ''] ?? '?');
+    scanCustomCall(scan, node, method, custom);
     return;
   }
   const owners = scan.classes.filter(

@@ -17,6 +17,8 @@ export const READERS_OBJECT_NAME = 'keyrotor-readers';
 export const FIELD_MANAGER = 'keyrotor';
 /** The field manager of the readers controller's own ApiKey condition (MountGuard). */
 export const READERS_FIELD_MANAGER = 'keyrotor-readers';
+/** The field manager of the workloads controller's own ApiKey condition (RestartTargetsReady). */
+export const WORKLOADS_FIELD_MANAGER = 'keyrotor-workloads';
 /** events.k8s.io/v1 reportingController. */
 export const REPORTING_CONTROLLER = 'keyrotor.dev/operator';
 
@@ -44,12 +46,25 @@ export const ANNOTATION_REVOKED_KEY_ID = 'keyrotor.dev/revoked-key-id';
 export const ANNOTATION_KEY_SEQUENCE = 'keyrotor.dev/key-sequence';
 /** On a Secret: keyrotor's seal (an HMAC under its own key) over the fields that decide validity. */
 export const ANNOTATION_SEAL = 'keyrotor.dev/seal';
+/** On a Secret: the data keys keyrotor rendered from spec.secretTemplate.data, comma-separated (sealed). */
+export const ANNOTATION_RENDERED_DATA = 'keyrotor.dev/rendered-data';
 /** On an existing Secret keyrotor does not own: "true" lets keyrotor take it over (and replace its data). */
 export const ANNOTATION_ADOPT = 'keyrotor.dev/adopt';
 /** On an ApiKey: any new value asks for one rotation. */
 export const ANNOTATION_ROTATE = 'keyrotor.dev/rotate';
 /** On the pod template of a workload restarted after a rotation, as kubectl rollout restart does. */
 export const ANNOTATION_RESTARTED_AT = 'keyrotor.dev/restartedAt';
+/**
+ * On a Deployment, StatefulSet, DaemonSet or Argo Rollout: "true" restarts it whenever a key Secret of
+ * its namespace that its pod template uses gets a new key (the workload's side of rolloutRestartTargets).
+ */
+export const ANNOTATION_RELOAD = 'keyrotor.dev/reload';
+
+/** Argo Rollouts' Rollout, a restart target kind when its CRD is installed (restarted by spec.restartAt). */
+export const ROLLOUT_GROUP = 'argoproj.io';
+export const ROLLOUT_VERSION = 'v1alpha1';
+export const ROLLOUT_KIND = 'Rollout';
+export const ROLLOUT_PLURAL = 'rollouts';
 
 /**
  * On a Namespace that holds keys with readers, set by keyrotor: the mount guard's binding there

@@ -14,6 +14,8 @@ export interface RotationSpec {
 export interface SecretTemplate {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  /** Extra data keys of the Secret, each rendered from a template over the key (reconcile/secret-template.ts). */
+  data?: Record<string, string>;
 }
 
 export interface ApiKeySpec {

@@ -18,11 +18,13 @@ describe('operator options', () => {
       serve: { host: '0.0.0.0', port: 8080 },
       metricsAuth: true,
       manageReaders: true,
+      manageWorkloads: true,
       allowedReplicatorKeys: [],
       sealSecret: { namespace: 'keyrotor-system', name: 'keyrotor-seal' },
       leaderElection: undefined,
     });
     expect(parseOptions(['--no-manage-readers'], {})).toMatchObject({ manageReaders: false });
+    expect(parseOptions(['--no-manage-workloads'], {})).toMatchObject({ manageWorkloads: false });
     expect(parseOptions(['--metrics-auth=false'], {})).toMatchObject({ metricsAuth: false });
     expect(parseOptions([], { KEYROTOR_METRICS_AUTH: 'false' })).toMatchObject({ metricsAuth: false });
     expect(parseOptions(['--require-environment-label'], {})).toMatchObject({

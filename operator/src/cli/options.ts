@@ -30,6 +30,8 @@ export interface OperatorOptions {
   readonly metricsAuth: boolean;
   /** Keep reader RBAC per ApiKey and the readers ConfigMap per namespace (spec.readers). */
   readonly manageReaders: boolean;
+  /** Watch workloads: report missing rolloutRestartTargets, restart those annotated keyrotor.dev/reload. */
+  readonly manageWorkloads: boolean;
   /** Keys in namespaces without the keyrotor.dev/environment label are neither issued nor rotated; absent when off. */
   readonly requireEnvironmentLabel?: boolean;
   /** Secret replicator keys a secretTemplate may set anyway (reconcile/replicators.ts). */
@@ -57,6 +59,8 @@ Options (each also from the environment variable in brackets):
   --metrics-auth=<bool>   /metrics only for bearer tokens allowed get on nonResourceURL /metrics (TokenReview and
                           SubjectAccessReview); false serves it to anyone, for local development; default true [KEYROTOR_METRICS_AUTH]
   --no-manage-readers     do not keep RBAC and the mount guard (ApiKeyReaders) for spec.readers [KEYROTOR_MANAGE_READERS=false]
+  --no-manage-workloads   do not watch workloads: no RestartTargetsReady condition, no keyrotor.dev/reload restarts
+                          (rolloutRestartTargets are still restarted) [KEYROTOR_MANAGE_WORKLOADS=false]
   --allowed-replicator-keys <k,p/>
                           Secret replicator labels or annotations a secretTemplate may set anyway: keys, or
                           prefixes ending in /; default none [KEYROTOR_ALLOWED_REPLICATOR_KEYS]
@@ -131,6 +135,7 @@ const FLAGS = {
   'bind-address': { type: 'string' },
   'metrics-auth': { type: 'string' },
   'manage-readers': { type: 'boolean' },
+  'manage-workloads': { type: 'boolean' },
   'require-environment-label': { type: 'boolean' },
   'allowed-replicator-keys': { type: 'string' },
   'seal-secret': { type: 'string' },
@@ -279,6 +284,7 @@ export function parseOptions(
     serve: bindAddress(pick('bind-address', 'KEYROTOR_BIND_ADDRESS', '0.0.0.0:8080')),
     metricsAuth: bool('metrics-auth', 'KEYROTOR_METRICS_AUTH', true),
     manageReaders: bool('manage-readers', 'KEYROTOR_MANAGE_READERS', true),
+    manageWorkloads: bool('manage-workloads', 'KEYROTOR_MANAGE_WORKLOADS', true),
     ...(bool('require-environment-label', 'KEYROTOR_REQUIRE_ENVIRONMENT_LABEL', false)
       ? { requireEnvironmentLabel: true }
       : {}),

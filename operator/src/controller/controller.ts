@@ -45,9 +45,11 @@ import { Reason } from '../reconcile/reasons.ts';
 import { secretNameOf } from '../reconcile/spec.ts';
 import { lagsStatus } from '../reconcile/trust.ts';
 import { RecentWrites } from './recent-writes.ts';
+import type { ConcernOptions } from './concern.ts';
 import { MAX_REQUEUE_MS, WorkQueue } from './queue.ts';
 import { ReadersController } from './readers.ts';
 import { IssuerVerifiers } from './verifiers.ts';
+import { WorkloadsController } from './workloads.ts';
 
 type InformerLifecycle = Pick<ResilientInformer<ApiKey>, 'start' | 'stop' | 'relist' | 'synced'>;
 type SecretObject = SecretLike & {
@@ -95,6 +97,12 @@ export interface ControllerOptions {
    * readers, and each namespace's mount guard.
    */
   readonly manageReaders?: boolean;
+  /**
+   * Run the workloads controller (controller/workloads.ts): watch Deployments, StatefulSets, DaemonSets
+   * and Argo Rollouts, report missing rolloutRestartTargets (condition RestartTargetsReady), and restart
+   * the workloads annotated keyrotor.dev/reload: "true" that use a Secret whose key was replaced.
+   */
+  readonly manageWorkloads?: boolean;
   /**
    * With leader election: how long this replica may still write (LeaderElector.writeBudgetMs). The
    * controller then keeps its caches warm but reconciles only after lead() is called.
@@ -155,6 +163,8 @@ export class Controller {
   #namespaces: ResilientInformer<V1Namespace> | undefined;
   /** The readers controller, unless manageReaders is false. */
   #readers: ReadersController | undefined;
+  /** The workloads controller, unless manageWorkloads is false. */
+  #workloads: WorkloadsController | undefined;
   readonly #writtenApiKeys = new RecentWrites<ApiKey>();
   /** Per ApiKey in SecretConflict: how often its Secret was asked about since (#conflictPoll). */
   readonly #conflictPolls = new Map<string, number>();
@@ -244,7 +254,7 @@ export class Controller {
         sealKey: () => this.#requireSealKey(),
         wroteSecret: (namespace, name, written) => {
           if (written === undefined) this.#writtenSecrets.drop(keyOf(namespace, name));
-          else this.#writtenSecrets.record(keyOf(namespace, name), written);
+          else this.#writtenSecrets.record(keyOf(namespace, name), cachedSecretView(written));
         },
         wroteIssuer: (namespace, name, written) => {
           this.#writtenIssuers.record(keyOf(namespace, name), written);
@@ -305,6 +315,7 @@ export class Controller {
             else this.#seenApiKeys.set(key, seen);
             this.#queue.add(key);
             this.#readers?.apiKeyChanged(apiKey.metadata.namespace, apiKey.metadata.name);
+            this.#workloads?.apiKeyChanged(apiKey.metadata.namespace, apiKey.metadata.name);
           },
         }),
       );
@@ -407,15 +418,18 @@ export class Controller {
         this.#readers?.namespaceChanged(name);
       },
     });
+    const concern: ConcernOptions = {
+      kc,
+      logger,
+      namespaces,
+      clientOptions,
+      watchOptions,
+      events: this.#events,
+      now: this.#now,
+    };
     if (this.#options.manageReaders !== false) {
       this.#readers = new ReadersController({
-        kc,
-        logger,
-        namespaces,
-        clientOptions,
-        watchOptions,
-        events: this.#events,
-        now: this.#now,
+        ...concern,
         caches: {
           apiKeysIn: (namespace) =>
             this.#apiKeysIn(namespace).map(
@@ -424,6 +438,16 @@ export class Controller {
           apiKey: (namespace, name) => this.#cachedApiKey(namespace, name),
           secret: (namespace, name) => this.#cachedSecret(namespace, name),
           namespaceLabels: (namespace) => this.#namespaceLabels(namespace),
+        },
+      });
+    }
+    if (this.#options.manageWorkloads !== false) {
+      this.#workloads = new WorkloadsController({
+        ...concern,
+        caches: {
+          apiKeys: () => this.#apiKeys.flatMap((informer) => informer.list()),
+          apiKeysIn: (namespace) => this.#apiKeysIn(namespace),
+          apiKey: (namespace, name) => this.#cachedApiKey(namespace, name),
         },
       });
     }
@@ -477,6 +501,7 @@ export class Controller {
       unfenced(this.#clientOptions),
     );
     await Promise.all(this.#informers().map((informer) => informer.start(signal)));
+    await this.#workloads?.startCaches();
     this.#started = true;
     this.#logger.info(
       { durationMs: Date.now() - started, namespaces: this.#options.namespaces },
@@ -507,6 +532,7 @@ export class Controller {
     this.#resyncAll();
     this.#queue.start();
     this.#readers?.start();
+    this.#workloads?.start();
     this.#verifiers.start();
     const resyncMs = this.#options.resyncMs ?? 10 * 60_000;
     this.#resyncTimer = setInterval(() => {
@@ -522,6 +548,7 @@ export class Controller {
     await Promise.all(this.#informers().map((informer) => informer.stop()));
     await this.#queue.shutdown();
     await this.#readers?.shutdown();
+    await this.#workloads?.shutdown();
     await this.#verifiers.shutdown();
     await this.#restarter.flush();
     await this.#events.flush();
@@ -529,13 +556,18 @@ export class Controller {
 
   /** True when all caches have synced (readiness; a standby with warm caches is ready). */
   get ready(): boolean {
-    return this.#started && this.#informers().every((informer) => informer.synced);
+    return (
+      this.#started &&
+      this.#informers().every((informer) => informer.synced) &&
+      (this.#workloads?.synced ?? true)
+    );
   }
 
   /** Resolves when no reconcile is queued or running and the events they recorded were sent. */
   async idle(): Promise<void> {
     await this.#queue.idle();
     await this.#readers?.idle();
+    await this.#workloads?.idle();
     await this.#verifiers.idle();
     await this.#events.flush();
   }
@@ -548,6 +580,7 @@ export class Controller {
   /** Lists everything again from the API server (fresh caches), then looks at every ApiKey. */
   async relist(): Promise<void> {
     await Promise.all(this.#informers().map((informer) => informer.relist()));
+    await this.#workloads?.relist();
     this.#resyncAll();
   }
 
@@ -561,6 +594,7 @@ export class Controller {
       }
     }
     this.#readers?.resync(namespaces);
+    this.#workloads?.resync(this.#apiKeys.flatMap((informer) => informer.list()));
   }
 
   #requireSealKey(): Uint8Array {
@@ -707,7 +741,8 @@ export class Controller {
             metadata: { ...manifest.metadata, ...(resourceVersion ? { resourceVersion } : {}) },
           };
         }
-        this.#writtenSecrets.record(secretKey, await this.#writer.applySecret(manifest));
+        // As the cache holds it: rendered parts by digest, nobody else's data (kube/secret-cache.ts).
+        this.#writtenSecrets.record(secretKey, cachedSecretView(await this.#writer.applySecret(manifest)));
       } catch (error) {
         // A conflict means the Secret changed since the decision: decide again on fresh state.
         this.#audit(apiKey, plan, 'failed');
@@ -727,7 +762,7 @@ export class Controller {
       this.#audit(apiKey, plan, 'done');
       for (const event of plan.events) this.#events.record(apiKey, event);
       if (plan.replaced !== undefined) this.metrics.rotations.inc({ reason: plan.replaced });
-      if (plan.restart.length > 0) this.#restarter.request(apiKey, plan.restart);
+      if (plan.replaced !== undefined) this.#requestRestarts(apiKey, plan);
     }
     await this.#record(apiKey, write === undefined ? plan : { ...plan, audit: [], events: [] });
     if (write !== undefined || plan.statusChanged) {
@@ -742,6 +777,15 @@ export class Controller {
       );
     }
     return plan;
+  }
+
+  /**
+   * A key was replaced (rotated, revoked) in the Secret: the workloads named as targets restart, and
+   * those of the namespace annotated keyrotor.dev/reload that use the Secret (one restart each).
+   */
+  #requestRestarts(apiKey: ApiKey, plan: Plan): void {
+    const reload = this.#workloads?.reloadTargetsFor(apiKey) ?? [];
+    if (plan.restart.length > 0 || reload.length > 0) this.#restarter.request(apiKey, plan.restart, reload);
   }
 
   /** Writes the plan's status (if it changed), then its events and audit lines. */

@@ -1,12 +1,10 @@
 import {
   CustomObjectsApi,
   RbacAuthorizationV1Api,
-  type KubeConfig,
   type KubernetesListObject,
   type V1Role,
   type V1RoleBinding,
 } from '@kubernetes/client-node';
-import type { Logger } from 'pino';
 
 import {
   GROUP,
@@ -21,9 +19,7 @@ import {
   VERSION,
 } from '../api/names.ts';
 import type { ApiKey, ApiKeyReaders } from '../api/types.ts';
-import { makeClient, type ClientOptions } from '../kube/client.ts';
-import { KubeError, errorFields } from '../kube/errors.ts';
-import type { EventRecorder } from '../kube/events.ts';
+import { makeClient } from '../kube/client.ts';
 import { ResilientInformer } from '../kube/informer.ts';
 import { ReadersWriter } from '../kube/readers-writes.ts';
 import { findCondition, setCondition } from '../reconcile/conditions.ts';
@@ -47,7 +43,8 @@ import {
 import { Reason } from '../reconcile/reasons.ts';
 import type { SecretLike } from '../reconcile/secret.ts';
 import { secretNameOf } from '../reconcile/spec.ts';
-import { WorkQueue } from './queue.ts';
+import { concernQueue, type ConcernOptions } from './concern.ts';
+import type { WorkQueue } from './queue.ts';
 import { RecentWrites } from './recent-writes.ts';
 
 type RbacObject = V1Role & V1RoleBinding;
@@ -60,20 +57,8 @@ export interface ReadersCaches {
   readonly namespaceLabels: (namespace: string) => Readonly<Record<string, string>>;
 }
 
-export interface ReadersControllerOptions {
-  readonly kc: KubeConfig;
-  readonly logger: Logger;
-  /** Namespaces to watch; all when empty. */
-  readonly namespaces: readonly string[];
-  readonly clientOptions: ClientOptions;
-  readonly watchOptions: Pick<
-    ConstructorParameters<typeof ResilientInformer>[0],
-    'onTransition' | 'staleAfterMs'
-  >;
+export interface ReadersControllerOptions extends ConcernOptions {
   readonly caches: ReadersCaches;
-  readonly events: EventRecorder;
-  readonly now: () => Date;
-  readonly concurrency?: number;
 }
 
 /** Queue keys: "namespace/name" for an ApiKey's grant, "#guard/namespace" for a namespace's mount guard. */
@@ -108,20 +93,7 @@ export class ReadersController {
   constructor(options: ReadersControllerOptions) {
     this.#options = options;
     this.#writer = new ReadersWriter(options.kc, options.clientOptions);
-    this.#queue = new WorkQueue({
-      concurrency: options.concurrency ?? 2,
-      handler: async (key) => {
-        await this.#reconcile(key);
-        return {};
-      },
-      retryAfterOf: (error) => (error instanceof KubeError ? error.retryAfterMs : undefined),
-      onFailure: (key, error, retryInMs) => {
-        options.logger.warn(
-          { error: errorFields(error), readers: key, retryInMs },
-          'readers reconcile failed; will retry',
-        );
-      },
-    });
+    this.#queue = concernQueue(options, 'readers', 'readers reconcile failed', (key) => this.#reconcile(key));
     this.#makeInformers();
   }
 

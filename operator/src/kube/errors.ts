@@ -184,6 +184,7 @@ export function safeErrorMessage(error: unknown): string {
 
 export const isNotFound = (error: unknown) => error instanceof KubeError && error.status === 404;
 export const isConflict = (error: unknown) => error instanceof KubeError && error.status === 409;
+export const isForbidden = (error: unknown) => error instanceof KubeError && error.status === 403;
 
 /** 4xx answers other than conflicts and throttling: retrying the same request cannot succeed. */
 export function isRejected(error: unknown): boolean {

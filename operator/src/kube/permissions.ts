@@ -2,7 +2,7 @@
 // (charts/keyrotor/templates/rbac.yaml). test/unit/rbac.test.ts scans the code for API calls and fails
 // on a call this table lacks, or a row no call needs; test/integration/helm.test.ts fails when the chart
 // grants anything else. Add a call, add its row here, then the chart's rule.
-import { GROUP, ISSUER_PLURAL, PLURAL, READERS_PLURAL } from '../api/names.ts';
+import { GROUP, ISSUER_PLURAL, PLURAL, READERS_PLURAL, ROLLOUT_GROUP, ROLLOUT_PLURAL } from '../api/names.ts';
 
 /**
  * Where a row is granted. `watched`: in the namespaces keyrotor manages (a ClusterRole when it manages
@@ -186,26 +186,34 @@ export const PERMISSIONS: readonly Permission[] = [
   {
     group: 'apps',
     resource: 'deployments',
-    verbs: ['patch'],
+    verbs: ['list', 'watch', 'patch'],
     scope: 'watched',
     feature: 'workloadRestarts',
-    why: "rolloutRestartTargets: the pod template's restartedAt annotation, as kubectl rollout restart",
+    why: "rolloutRestartTargets and keyrotor.dev/reload: the pod template's restartedAt annotation, as kubectl rollout restart; the informer that reports missing targets and finds reload-annotated workloads (controller/workload-caches.ts)",
   },
   {
     group: 'apps',
     resource: 'statefulsets',
-    verbs: ['patch'],
+    verbs: ['list', 'watch', 'patch'],
     scope: 'watched',
     feature: 'workloadRestarts',
-    why: 'rolloutRestartTargets',
+    why: 'rolloutRestartTargets and keyrotor.dev/reload: restart, and the informer',
   },
   {
     group: 'apps',
     resource: 'daemonsets',
-    verbs: ['patch'],
+    verbs: ['list', 'watch', 'patch'],
     scope: 'watched',
     feature: 'workloadRestarts',
-    why: 'rolloutRestartTargets',
+    why: 'rolloutRestartTargets and keyrotor.dev/reload: restart, and the informer',
+  },
+  {
+    group: ROLLOUT_GROUP,
+    resource: ROLLOUT_PLURAL,
+    verbs: ['list', 'watch', 'patch'],
+    scope: 'watched',
+    feature: 'workloadRestarts',
+    why: 'Argo Rollouts as restart targets: spec.restartAt (merge patch), the informer, and the list of one that tells whether the CRD is installed',
   },
   {
     group: 'coordination.k8s.io',

@@ -12,12 +12,10 @@ import {
   API_VERSION,
   FIELD_MANAGER,
   GROUP,
-  KIND,
   LABEL_MANAGED_BY,
   LABEL_MOUNT_GUARD,
   MANAGED_BY_VALUE,
   MOUNT_GUARD_ENFORCED,
-  PLURAL,
   READERS_FIELD_MANAGER,
   READERS_KIND,
   READERS_OBJECT_NAME,
@@ -27,9 +25,9 @@ import {
 import type { ApiKey, ApiKeyReaders, Condition, ReadersEntry } from '../api/types.ts';
 import type { ReaderRbac } from '../reconcile/readers.ts';
 import { makeClient, type ClientOptions } from './client.ts';
+import { applyApiKeyCondition, serverSideApply } from './condition-writes.ts';
 import { call, isNotFound } from './errors.ts';
 
-const serverSideApply = () => setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const ignoreMissing = (error: unknown) => {
   if (!isNotFound(error)) throw error;
@@ -153,27 +151,6 @@ export class ReadersWriter {
    * ApiKey controller's status writes own the other conditions and leave this one be.
    */
   async applyMountGuardCondition(apiKey: ApiKey, condition: Condition): Promise<void> {
-    const { name, namespace } = apiKey.metadata;
-    const body = {
-      apiVersion: API_VERSION,
-      kind: KIND,
-      metadata: { name, namespace },
-      status: { conditions: [condition] },
-    };
-    await call(`apply MountGuard condition of ${KIND} ${namespace}/${name}`, () =>
-      this.#custom.patchNamespacedCustomObjectStatus(
-        {
-          group: GROUP,
-          version: VERSION,
-          namespace,
-          plural: PLURAL,
-          name,
-          body,
-          fieldManager: READERS_FIELD_MANAGER,
-          force: true,
-        },
-        serverSideApply(),
-      ),
-    );
+    await applyApiKeyCondition(this.#custom, READERS_FIELD_MANAGER, apiKey, 'MountGuard', condition);
   }
 }

@@ -1,7 +1,13 @@
-import { AppsV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
-import { ANNOTATION_RESTARTED_AT } from '../api/names.ts';
+import { ANNOTATION_RESTARTED_AT, ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION } from '../api/names.ts';
 import type { ApiKey } from '../api/types.ts';
 import { writeAudit } from '../observability/audit.ts';
 import { Reason } from '../reconcile/reasons.ts';
@@ -14,17 +20,24 @@ interface Pending {
   readonly namespace: string;
   readonly target: RestartTarget;
   readonly apiKeys: Map<string, ApiKey>;
+  /** Asked for by the workload's keyrotor.dev/reload annotation only, not by rolloutRestartTargets. */
+  reloadOnly: boolean;
   readonly timer: NodeJS.Timeout;
 }
 
+/** RFC 3339 to the second, as Argo Rollouts' own `kubectl argo rollouts restart` writes spec.restartAt. */
+const toSeconds = (time: Date) => time.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
 /**
  * Restarts the workloads that read keys from environment variables after a rotation, the way
- * `kubectl rollout restart` does (a pod-template annotation with the time). Requests for the same
- * workload within the debounce window become one restart, so keys rotating together restart it once.
- * A missing workload is a Warning on the ApiKey, never a failed reconcile.
+ * `kubectl rollout restart` does (a pod-template annotation with the time; spec.restartAt on an Argo
+ * Rollout). Requests for the same workload within the debounce window become one restart, so keys
+ * rotating together restart it once. A missing workload is a Warning on the ApiKey, never a failed
+ * reconcile. Every restart is in the requesting ApiKey's own namespace: there is no other to name.
  */
 export class WorkloadRestarter {
   readonly #apps: AppsV1Api;
+  readonly #custom: CustomObjectsApi;
   readonly #events: EventRecorder;
   readonly #logger: Logger;
   readonly #debounceMs: number;
@@ -39,25 +52,31 @@ export class WorkloadRestarter {
     options: ClientOptions & { debounceMs: number; now: () => Date },
   ) {
     this.#apps = makeClient(kc, AppsV1Api, options);
+    this.#custom = makeClient(kc, CustomObjectsApi, options);
     this.#events = events;
     this.#logger = logger;
     this.#debounceMs = options.debounceMs;
     this.#now = options.now;
   }
 
-  request(apiKey: ApiKey, targets: readonly RestartTarget[]): void {
+  /** `reload`: the workloads that asked for it by annotation (not named in rolloutRestartTargets). */
+  request(apiKey: ApiKey, targets: readonly RestartTarget[], reload: readonly RestartTarget[] = []): void {
     const { namespace } = apiKey.metadata;
-    for (const target of targets) {
+    const named = new Set(targets.map((target) => `${target.kind}/${target.name}`));
+    for (const target of [...targets, ...reload]) {
+      const reloadOnly = !named.has(`${target.kind}/${target.name}`);
       const id = `${namespace}/${target.kind}/${target.name}`;
       const pending = this.#pending.get(id);
       if (pending !== undefined) {
         pending.apiKeys.set(apiKey.metadata.uid, apiKey);
+        pending.reloadOnly &&= reloadOnly;
         continue;
       }
       const timer = setTimeout(() => {
         this.#fire(id);
       }, this.#debounceMs);
-      this.#pending.set(id, { namespace, target, apiKeys: new Map([[apiKey.metadata.uid, apiKey]]), timer });
+      const apiKeys = new Map([[apiKey.metadata.uid, apiKey]]);
+      this.#pending.set(id, { namespace, target, apiKeys, reloadOnly, timer });
     }
   }
 
@@ -76,11 +95,12 @@ export class WorkloadRestarter {
     this.#inFlight.add(work);
   }
 
-  async #restart({ namespace, target, apiKeys }: Pending): Promise<void> {
+  async #restart({ namespace, target, apiKeys, reloadOnly }: Pending): Promise<void> {
     const { kind, name } = target;
+    const now = this.#now();
     const body = {
       spec: {
-        template: { metadata: { annotations: { [ANNOTATION_RESTARTED_AT]: this.#now().toISOString() } } },
+        template: { metadata: { annotations: { [ANNOTATION_RESTARTED_AT]: now.toISOString() } } },
       },
     };
     const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -91,13 +111,27 @@ export class WorkloadRestarter {
           return this.#apps.patchNamespacedDeployment({ namespace, name, body }, options);
         if (kind === 'StatefulSet')
           return this.#apps.patchNamespacedStatefulSet({ namespace, name, body }, options);
-        return this.#apps.patchNamespacedDaemonSet({ namespace, name, body }, options);
+        if (kind === 'DaemonSet')
+          return this.#apps.patchNamespacedDaemonSet({ namespace, name, body }, options);
+        // Argo Rollouts restarts every Pod older than spec.restartAt (its pod template stays as it is).
+        return this.#custom.patchNamespacedCustomObject(
+          {
+            group: ROLLOUT_GROUP,
+            version: ROLLOUT_VERSION,
+            namespace,
+            plural: ROLLOUT_PLURAL,
+            name,
+            body: { spec: { restartAt: toSeconds(now) } },
+          },
+          options,
+        );
       });
     } catch (error) {
       const missing = isNotFound(error);
+      const where = reloadOnly ? 'annotated keyrotor.dev/reload' : 'named in rolloutRestartTargets';
       for (const apiKey of apiKeys.values()) {
         const note = missing
-          ? `${kind} ${name} named in rolloutRestartTargets does not exist; nothing was restarted`
+          ? `${kind} ${name} ${where} does not exist${kind === 'Rollout' ? ' (or the Argo Rollouts CRD is not installed)' : ''}; nothing was restarted`
           : `could not restart ${kind} ${name}: ${failureSummary(error)}`;
         this.#events.record(apiKey, {
           type: 'Warning',

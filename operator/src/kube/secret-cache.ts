@@ -5,6 +5,7 @@ import {
   ANNOTATION_ISSUE_REASON,
   ANNOTATION_ISSUED_AT,
   ANNOTATION_KEY_SEQUENCE,
+  ANNOTATION_RENDERED_DATA,
   ANNOTATION_REVOKED_KEY_ID,
   ANNOTATION_ROTATE_HANDLED,
   ANNOTATION_SEAL,
@@ -25,6 +26,7 @@ import {
   VERIFIER_SECRET_TYPE,
 } from '../api/names.ts';
 import type { SecretLike } from '../reconcile/secret.ts';
+import { DIGEST_MARK, ownPart, partDigest, renderedNamesOf } from '../reconcile/secret-data.ts';
 import { VERIFIER_FILE } from '../verify/document.ts';
 
 // Anyone who may create Secrets in a watched namespace can give one keyrotor's label and type, so the
@@ -64,6 +66,7 @@ const KEYROTOR_ANNOTATIONS = [
   ANNOTATION_KEY_SEQUENCE,
   ANNOTATION_SEAL,
   ANNOTATION_ADOPT,
+  ANNOTATION_RENDERED_DATA,
 ];
 const KEYROTOR_LABELS = [LABEL_MANAGED_BY, LABEL_API_KEY, LABEL_ISSUER];
 
@@ -89,6 +92,24 @@ function templateAnnotations(annotations: Readonly<Record<string, string>> | und
   return Object.fromEntries(
     Object.entries(annotations ?? {}).filter(([key]) => !key.startsWith(`${GROUP}/`)),
   );
+}
+
+/**
+ * The rendered parts the Secret's record names (at most 16), each as its digest: keyrotor only checks
+ * them (seal and drift), so the cache holds neither key material nor the size of a planted value.
+ */
+function withRenderedDigests(
+  kept: Record<string, string> | undefined,
+  data: Readonly<Record<string, string>> | undefined,
+  names: readonly string[] | undefined,
+): Record<string, string> | undefined {
+  const rendered = (names ?? []).filter(
+    (name) => ownPart(data, name) !== undefined && !KEY_DATA.includes(name),
+  );
+  if (rendered.length === 0) return kept;
+  const digests: Record<string, string> = {};
+  for (const name of rendered) digests[name] = `${DIGEST_MARK}${partDigest(ownPart(data, name) ?? '')}`;
+  return { ...kept, ...digests };
 }
 
 /** The controller reference, if a keyrotor kind's: the API server allows one per object, nothing else is read. */
@@ -118,8 +139,10 @@ export function cachedSecretView<T extends SecretLike>(secret: T): T {
   const own = pick(metadata.annotations, KEYROTOR_ANNOTATIONS, MAX_CACHED_VALUE_CHARS);
   const annotations = templated ? { ...templateAnnotations(metadata.annotations), ...own } : own;
   let data: Record<string, string> | undefined;
-  if (secret.type === SECRET_TYPE) data = pick(secret.data, KEY_DATA, MAX_CACHED_VALUE_CHARS);
-  else if (secret.type === VERIFIER_SECRET_TYPE)
+  if (secret.type === SECRET_TYPE) {
+    data = pick(secret.data, KEY_DATA, MAX_CACHED_VALUE_CHARS);
+    if (templated) data = withRenderedDigests(data, secret.data, renderedNamesOf(own));
+  } else if (secret.type === VERIFIER_SECRET_TYPE)
     data = pick(
       secret.data,
       [VERIFIER_FILE],

@@ -19,9 +19,8 @@ import {
 import type { ApiKey, ApiKeyIssuer, ApiKeyIssuerStatus, ApiKeyStatus } from '../api/types.ts';
 import type { SecretLike, SecretManifest } from '../reconcile/secret.ts';
 import { makeClient, type ClientOptions } from './client.ts';
+import { serverSideApply } from './condition-writes.ts';
 import { KubeError, call, isNotFound } from './errors.ts';
-
-const serverSideApply = () => setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 
 /** The writes (and the one live read) keyrotor makes; every failure is a KubeError naming the call. */
 export class KubeWriter {

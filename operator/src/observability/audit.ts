@@ -16,6 +16,8 @@ export type AuditAction =
   | 'revoked'
   | 'retired'
   | 'restarted'
+  | 'restart-target-missing'
+  | 'restart-target-found'
   | 'not-permitted';
 
 export interface AuditEntry {

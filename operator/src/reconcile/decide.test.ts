@@ -117,6 +117,33 @@ describe('decide: issuing', () => {
     expect(second.audit).toEqual([]);
   });
 
+  it('writes nothing either beside the conditions other controllers apply (MountGuard, RestartTargetsReady)', () => {
+    const first = run({ apiKey: apiKey(), secret: undefined, now: T0 });
+    const state = applied(apiKey(), first);
+    const others = ['MountGuard', 'RestartTargetsReady'].map((type) => ({
+      type,
+      status: 'True' as const,
+      reason: 'Fine',
+      message: 'kept by its own field manager',
+      lastTransitionTime: T0.toISOString(),
+    }));
+    const conditions = [...(state.apiKey.status?.conditions ?? []), ...others];
+    const withOthers = { ...state.apiKey, status: { ...state.apiKey.status, conditions } };
+    expect(run({ ...state, apiKey: withOthers, now: later(1000) }).statusChanged).toBe(false);
+    // Refused too: the status applied holds none of them (else this field manager would own them too).
+    const invalid = {
+      ...withOthers,
+      spec: { ...withOthers.spec, rolloutRestartTargets: [{ kind: 'Job', name: 'x' }] },
+    };
+    const refused = run({ ...state, apiKey: invalid, now: later(2000) });
+    expect(refused.status.conditions?.map((condition) => condition.type)).toEqual(['Ready']);
+    const again = {
+      ...invalid,
+      status: { ...refused.status, conditions: [...(refused.status.conditions ?? []), ...others] },
+    };
+    expect(run({ ...state, apiKey: again, now: later(3000) }).statusChanged).toBe(false);
+  });
+
   it('uses the secretName, template labels and annotations of the spec', () => {
     const spec = {
       secretName: 'bot-key',

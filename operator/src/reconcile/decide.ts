@@ -20,6 +20,9 @@ import {
   type SecretManifest,
   type SecretState,
 } from './secret.ts';
+import { staleRenderedParts } from './secret-data.ts';
+import { MOUNT_GUARD } from './mount-guard.ts';
+import { RESTART_TARGETS_READY } from './restart-targets.ts';
 import { resolveSpec, revocationSpec, secretNameOf, type ResolvedSpec, type RestartTarget } from './spec.ts';
 import { trustSecret } from './trust.ts';
 
@@ -146,7 +149,8 @@ function refuse(
   requeueAfterMs: number | undefined,
 ): Plan {
   const { apiKey, now } = input;
-  const previous = apiKey.status ?? {};
+  // Never the other controllers' conditions: applied here, they would be this field manager's too.
+  const previous = withoutOthersConditions(apiKey.status ?? {});
   const generation = apiKey.metadata.generation;
   const before = findCondition(previous.conditions, READY);
   const status: ApiKeyStatus = {
@@ -754,6 +758,27 @@ function nextStatus(
   };
 }
 
+/**
+ * What to remove before the apply: parts someone else added, and rendered parts no longer wanted, as
+ * keyrotor's sealed record names them (or, on a tampered Secret, as it claims: key material errs out).
+ */
+function toStrip(secret: SecretLike | undefined, manifest: SecretManifest, observed: Observed): string[] {
+  const recorded = observed.trusted?.renderedNames ?? observed.tampered?.raw.renderedNames ?? [];
+  const stale = staleRenderedParts(recorded, secret?.data, manifest.data);
+  return [...new Set([...(observed.ignored ?? []), ...stale])];
+}
+
+/**
+ * The status without the conditions other keyrotor controllers apply under their own field managers
+ * (MountGuard, RestartTargetsReady): the ApiKey controller's apply leaves them be, so compared with
+ * them every reconcile would see a change and write the status again.
+ */
+function withoutOthersConditions(status: ApiKeyStatus): ApiKeyStatus {
+  if (status.conditions === undefined) return status;
+  const others = [MOUNT_GUARD, RESTART_TARGETS_READY];
+  return { ...status, conditions: status.conditions.filter((condition) => !others.includes(condition.type)) };
+}
+
 /** An owned Secret's contents as far as they can be believed (reconcile/trust.ts). */
 function observe(input: DecideInput, ownership: Ownership): Observed {
   if (ownership !== 'owned' || input.secret === undefined) return {};
@@ -906,7 +931,7 @@ export function decide(input: DecideInput): Plan {
   const choice = chooseKey(input, spec, ownership, observed);
   const sequence = sequenceAfter(apiKey, contents, choice);
   const manifest = desiredSecret(apiKey, spec, { ...choice, sequence }, input.config.sealKey);
-  const secretPlan = planSecret(input, manifest, choice, ownership, observed.ignored);
+  const secretPlan = planSecret(input, manifest, choice, ownership, toStrip(secret, manifest, observed));
   const recovered = catchUp(apiKey, choice, contents);
   const audit = [...choice.audit, ...secretPlan.audit];
   const deferralEvents: PlannedEvent[] = [];
@@ -938,7 +963,7 @@ export function decide(input: DecideInput): Plan {
   return {
     secretWrite: secretPlan.write,
     status,
-    statusChanged: stableJson(status) !== stableJson(previousStatus),
+    statusChanged: stableJson(status) !== stableJson(withoutOthersConditions(previousStatus)),
     events: [...choice.events, ...deferralEvents, ...secretPlan.events],
     audit,
     requeueAfterMs: Number.isFinite(wakeAt) ? Math.max(wakeAt - now.getTime(), 1_000) : undefined,

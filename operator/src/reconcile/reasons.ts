@@ -30,6 +30,10 @@ export const Reason = {
   NoReaders: 'NoReaders',
   WorkloadRestarted: 'WorkloadRestarted',
   WorkloadNotFound: 'WorkloadNotFound',
+  /** RestartTargetsReady=True: every workload in rolloutRestartTargets exists. */
+  RestartTargetsFound: 'RestartTargetsFound',
+  /** RestartTargetsReady=False, and a Warning event: a workload in rolloutRestartTargets does not exist. */
+  RestartTargetMissing: 'RestartTargetMissing',
   /** Ready=False: the ApiKeyIssuer named by issuerRef refuses the key (a rule of it is broken). */
   NotPermitted: 'NotPermitted',
   /** Ready=False: the ApiKeyIssuer named by issuerRef does not exist. */

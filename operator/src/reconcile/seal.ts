@@ -27,6 +27,11 @@ export interface SealedFields {
   readonly issueReason: string | undefined;
   readonly rotateHandled: string | undefined;
   readonly revokedKeyId: string | undefined;
+  /**
+   * The data parts rendered from spec.secretTemplate.data, their names and values as one SHA-256
+   * (secret-data.ts); undefined when none were. They carry the key: editing one is editing the key.
+   */
+  readonly renderedDigest?: string | undefined;
 }
 
 const iso = (time: Date | undefined) => (time === undefined ? null : time.toISOString());
@@ -34,7 +39,7 @@ const hashOf = (key: string | undefined) => (key === undefined ? null : keyHash(
 
 /**
  * Which of the optional parts keyrotor wrote: c (the current key and its times), p (the previous key),
- * r (the handled rotate value), v (the revoked key id). It is part of the seal, so a part someone else
+ * r (the handled rotate value), v (the revoked key id), d (rendered data parts). It is part of the seal, so a part someone else
  * adds to the Secret is known not to be keyrotor's and ignored, rather than breaking the seal.
  */
 export type SealMask = string;
@@ -45,16 +50,19 @@ export function maskOf(fields: SealedFields): SealMask {
     fields.previousKey === undefined ? '' : 'p',
     fields.rotateHandled === undefined ? '' : 'r',
     fields.revokedKeyId === undefined ? '' : 'v',
+    fields.renderedDigest === undefined ? '' : 'd',
   ].join('');
 }
 
 /** The mask a seal was made with, or undefined when `seal` is not one of keyrotor's seals. */
 export function sealMaskOf(seal: string | undefined): SealMask | undefined {
-  return seal === undefined ? undefined : /^v1\.(c?p?r?v?)\.[A-Za-z0-9_-]{43}$/.exec(seal)?.[1];
+  return seal === undefined ? undefined : /^v1\.(c?p?r?v?d?)\.[A-Za-z0-9_-]{43}$/.exec(seal)?.[1];
 }
 
 /** The message the MAC is over: a JSON array, so no field can run into the next. */
 function message(fields: SealedFields): string {
+  // Appended only when there are rendered parts, so every seal made before they existed still matches.
+  const rendered = fields.renderedDigest === undefined ? [] : [fields.renderedDigest];
   return JSON.stringify([
     SEAL_VERSION,
     maskOf(fields),
@@ -68,6 +76,7 @@ function message(fields: SealedFields): string {
     fields.issueReason ?? null,
     fields.rotateHandled ?? null,
     fields.revokedKeyId ?? null,
+    ...rendered,
   ]);
 }
 

@@ -2,6 +2,7 @@ import {
   ANNOTATION_ISSUE_REASON,
   ANNOTATION_ISSUED_AT,
   ANNOTATION_KEY_SEQUENCE,
+  ANNOTATION_RENDERED_DATA,
   ANNOTATION_REVOKED_KEY_ID,
   ANNOTATION_ROTATE_HANDLED,
   ANNOTATION_SEAL,
@@ -21,6 +22,14 @@ import {
 import type { ApiKey } from '../api/types.ts';
 import { controllerReference, type ControllerReference } from './owner.ts';
 import { sealOf, type SealedFields } from './seal.ts';
+import {
+  ownPart,
+  partDigest,
+  renderData,
+  renderedDigest,
+  renderedNamesOf,
+  templateValuesOf,
+} from './secret-data.ts';
 import type { ResolvedSpec } from './spec.ts';
 
 /** The parts of a Secret keyrotor reads; data values are base64 as the API serves them. */
@@ -101,6 +110,10 @@ export interface SecretContents {
   /** The key sequence the Secret claims; only a matching seal makes it keyrotor's. */
   readonly sequence: number | undefined;
   readonly seal: string | undefined;
+  /** The data keys the Secret says keyrotor rendered (only a matching seal makes that so). */
+  readonly renderedNames: readonly string[] | undefined;
+  /** What the seal covers of those parts, as they are now (secret-data.ts). */
+  readonly renderedDigest: string | undefined;
 }
 
 /** The sequence annotation, when it is a plain non-negative integer. */
@@ -110,6 +123,7 @@ function parseSequence(text: string | undefined): number | undefined {
 
 export function readSecret(secret: SecretLike): SecretContents {
   const data = secret.data ?? {};
+  const renderedNames = renderedNamesOf(secret.metadata?.annotations);
   return {
     key: decode(data[DATA_API_KEY]),
     keyId: decode(data[DATA_KEY_ID]),
@@ -123,6 +137,8 @@ export function readSecret(secret: SecretLike): SecretContents {
     revokedKeyId: secret.metadata?.annotations?.[ANNOTATION_REVOKED_KEY_ID],
     sequence: parseSequence(secret.metadata?.annotations?.[ANNOTATION_KEY_SEQUENCE]),
     seal: secret.metadata?.annotations?.[ANNOTATION_SEAL],
+    renderedNames,
+    renderedDigest: renderedNames && renderedDigest(renderedNames, data),
   };
 }
 
@@ -139,6 +155,7 @@ export function sealedFieldsOf(uid: string, contents: SecretContents): SealedFie
     issueReason: contents.issueReason,
     rotateHandled: contents.rotateHandled,
     revokedKeyId: contents.revokedKeyId,
+    renderedDigest: contents.renderedDigest,
   };
 }
 
@@ -158,7 +175,10 @@ export interface SecretState {
 }
 
 /** The parts of a ResolvedSpec a Secret is written from. */
-export type SecretSpec = Pick<ResolvedSpec, 'secretName' | 'scopes' | 'labels' | 'annotations'>;
+export type SecretSpec = Pick<
+  ResolvedSpec,
+  'secretName' | 'scopes' | 'labels' | 'annotations' | 'environment' | 'dataTemplates'
+>;
 
 export function desiredSecret(
   apiKey: ApiKey,
@@ -183,6 +203,14 @@ export function desiredSecret(
     data[DATA_PREVIOUS_KEY_ID] = encode(previous.keyId);
     data[DATA_PREVIOUS_EXPIRES_AT] = encode(previous.expiresAt.toISOString());
   }
+  // Rendered only while there is a key: a revoked Secret holds no key in any part.
+  const rendered =
+    current === undefined
+      ? {}
+      : renderData(spec.dataTemplates, templateValuesOf(apiKey, spec, current, previous));
+  const renderedNames = Object.keys(rendered);
+  Object.assign(data, rendered);
+  if (renderedNames.length > 0) annotations[ANNOTATION_RENDERED_DATA] = renderedNames.join(',');
   if (state.rotateHandled !== undefined) annotations[ANNOTATION_ROTATE_HANDLED] = state.rotateHandled;
   if (state.revokedKeyId !== undefined) annotations[ANNOTATION_REVOKED_KEY_ID] = state.revokedKeyId;
   annotations[ANNOTATION_KEY_SEQUENCE] = String(state.sequence);
@@ -197,6 +225,7 @@ export function desiredSecret(
     issueReason: state.issueReason,
     rotateHandled: state.rotateHandled,
     revokedKeyId: state.revokedKeyId,
+    renderedDigest: renderedNames.length > 0 ? renderedDigest(renderedNames, data) : undefined,
   });
   return {
     apiVersion: 'v1',
@@ -222,6 +251,7 @@ const OWN_ANNOTATIONS = [
   ANNOTATION_REVOKED_KEY_ID,
   ANNOTATION_KEY_SEQUENCE,
   ANNOTATION_SEAL,
+  ANNOTATION_RENDERED_DATA,
 ];
 
 const KEYROTOR_DATA = new Set([
@@ -255,6 +285,18 @@ export function secretDrift(observed: SecretLike, desired: SecretManifest): stri
   const observedData = observed.data ?? {};
   const changedData = [...KEYROTOR_DATA].filter((key) => observedData[key] !== desired.data[key]);
   drift.push(...changedData.map((key) => `data.${key}`));
+  // Rendered parts by digest: the Secret cache holds only that of each (secret-data.ts).
+  const renderedNames = [
+    ...new Set([
+      ...Object.keys(desired.data).filter((key) => !KEYROTOR_DATA.has(key)),
+      ...(renderedNamesOf(observed.metadata?.annotations) ?? []).filter((key) => !KEYROTOR_DATA.has(key)),
+    ]),
+  ];
+  const digest = (value: string | undefined) => (value === undefined ? undefined : partDigest(value));
+  const changedRendered = renderedNames.filter(
+    (key) => digest(ownPart(observedData, key)) !== digest(ownPart(desired.data, key)),
+  );
+  drift.push(...changedRendered.map((key) => `data.${key}`));
   const ownerRef = desired.metadata.ownerReferences[0];
   const hasOwner = (observed.metadata?.ownerReferences ?? []).some(
     (ref) => ref.uid === ownerRef?.uid && ref.controller === true,

@@ -4,6 +4,7 @@ import { DEFAULT_KEY_BITS, DEFAULT_KEY_PREFIX, validateKeyOptions } from '../key
 import { isTimeZone, longestGap, parseSchedule, type Schedule } from '../schedule/cron.ts';
 import { formatDuration, parseDuration } from '../schedule/duration.ts';
 import { replicatorKeys } from './replicators.ts';
+import { checkDataTemplates, type DataTemplate } from './secret-data.ts';
 
 const DEFAULT_EXPIRES_AFTER = '90d';
 /**
@@ -33,14 +34,19 @@ export interface ResolvedSpec {
   readonly revoked: boolean;
   readonly revocationReason: string | undefined;
   readonly restartTargets: readonly RestartTarget[];
+  /** spec.secretTemplate.data, parsed and sorted by data key (reconcile/secret-data.ts). */
+  readonly dataTemplates: readonly DataTemplate[];
 }
 
+/** A workload kind keyrotor restarts: the apps kinds, and Argo Rollouts' Rollout when installed. */
+export type RestartKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'Rollout';
+
 export interface RestartTarget {
-  readonly kind: 'Deployment' | 'StatefulSet' | 'DaemonSet';
+  readonly kind: RestartKind;
   readonly name: string;
 }
 
-const RESTART_KINDS: readonly string[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
+export const RESTART_KINDS: readonly RestartKind[] = ['Deployment', 'StatefulSet', 'DaemonSet', 'Rollout'];
 const YEAR_MS = 366 * 86_400_000;
 
 const gapCache = new Map<string, number | undefined>();
@@ -97,9 +103,9 @@ function checkSchedule(
 function checkRestartTargets(spec: ApiKey['spec'], problems: string[]): RestartTarget[] {
   const targets = spec.rolloutRestartTargets ?? [];
   for (const target of targets) {
-    if (!RESTART_KINDS.includes(target.kind)) {
+    if (!(RESTART_KINDS as readonly string[]).includes(target.kind)) {
       problems.push(
-        `rolloutRestartTargets: kind "${target.kind}" must be Deployment, StatefulSet or DaemonSet`,
+        `rolloutRestartTargets: kind "${target.kind}" must be Deployment, StatefulSet, DaemonSet or Rollout`,
       );
     }
   }
@@ -222,6 +228,11 @@ export function resolveSpec(
   const labels = spec.secretTemplate?.labels ?? {};
   const annotations = spec.secretTemplate?.annotations ?? {};
   checkTemplate(labels, annotations, problems);
+  const dataTemplates = checkDataTemplates(
+    spec.secretTemplate?.data,
+    { scopes, environment, name: metadata.name, namespace: metadata.namespace },
+    problems,
+  );
   // A replicator would copy the key where its readers, RBAC and revocation do not reach.
   problems.push(...replicatorKeys(labels, annotations, allowedReplicatorKeys));
   const schedule = checkSchedule(spec, lifetimes.expiresAfterMs, now, problems);
@@ -245,6 +256,7 @@ export function resolveSpec(
       revoked,
       revocationReason: spec.revocationReason,
       restartTargets,
+      dataTemplates,
     },
   };
 }
@@ -276,5 +288,7 @@ export function revocationSpec(apiKey: ApiKey): ResolvedSpec {
     revoked: true,
     revocationReason: typeof reason === 'string' ? reason.slice(0, 256) : undefined,
     restartTargets: [],
+    // Nothing is rendered from a revoked key, so a broken template cannot hold a revocation up.
+    dataTemplates: [],
   };
 }

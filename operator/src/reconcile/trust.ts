@@ -2,6 +2,7 @@ import type { ApiKey } from '../api/types.ts';
 import { keyId } from '../keys/format.ts';
 import {
   ANNOTATION_ISSUED_AT,
+  ANNOTATION_RENDERED_DATA,
   ANNOTATION_REVOKED_KEY_ID,
   ANNOTATION_ROTATE_HANDLED,
   DATA_API_KEY,
@@ -52,6 +53,8 @@ const NOTHING_KEPT = {
   previousKey: undefined,
   previousKeyId: undefined,
   previousExpiresAt: undefined,
+  renderedNames: undefined,
+  renderedDigest: undefined,
 } as const;
 
 /** An unsealed Secret, believed only as far as the status agrees with it; nothing else it says. */
@@ -109,6 +112,8 @@ function masked(secret: SecretLike, contents: SecretContents, mask: SealMask) {
   drop('p', [DATA_PREVIOUS_API_KEY, DATA_PREVIOUS_KEY_ID, DATA_PREVIOUS_EXPIRES_AT], []);
   drop('r', [], [ANNOTATION_ROTATE_HANDLED]);
   drop('v', [], [ANNOTATION_REVOKED_KEY_ID]);
+  // A rendered-data record keyrotor did not seal goes; the data parts it names are not keyrotor's.
+  drop('d', [], [ANNOTATION_RENDERED_DATA]);
   const kept: SecretContents = {
     ...contents,
     ...(mask.includes('c')
@@ -119,6 +124,7 @@ function masked(secret: SecretLike, contents: SecretContents, mask: SealMask) {
       : { previousKey: undefined, previousKeyId: undefined, previousExpiresAt: undefined }),
     ...(mask.includes('r') ? {} : { rotateHandled: undefined }),
     ...(mask.includes('v') ? {} : { revokedKeyId: undefined }),
+    ...(mask.includes('d') ? {} : { renderedNames: undefined, renderedDigest: undefined }),
   };
   return { kept, ignored };
 }

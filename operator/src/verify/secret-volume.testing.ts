@@ -1,4 +1,4 @@
-import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readlink, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -22,4 +22,17 @@ export async function writeSecretVolume(
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     });
   }
+  // A key the Secret no longer holds loses its file, as the kubelet removes its symlink.
+  for (const entry of await readdir(root)) {
+    if (entry in files || entry.startsWith('..')) continue;
+    const target = await readlink(path.join(root, entry)).catch(() => undefined);
+    if (target === `..data/${entry}`) await unlink(path.join(root, entry));
+  }
+}
+
+/** A Secret's data (base64, as the API serves it) as the kubelet writes it: one file per key, decoded. */
+export function secretFiles(data: Readonly<Record<string, string>> | undefined): Record<string, Buffer> {
+  return Object.fromEntries(
+    Object.entries(data ?? {}).map(([name, value]) => [name, Buffer.from(value, 'base64')]),
+  );
 }
