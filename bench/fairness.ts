@@ -17,7 +17,7 @@ export async function fairness(ctx: Context, prefix: string): Promise<Result> {
   const quiet = `${prefix}-quiet`;
   await createNamespace(ctx.kc, busy);
   await createNamespace(ctx.kc, quiet);
-  const operator = await startOperatorProcess(ctx.kubeconfig, [
+  const operator = await startOperatorProcess(ctx.operatorKubeconfig, [
     '--namespaces',
     `${busy},${quiet}`,
     '--log-level',

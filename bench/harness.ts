@@ -1,5 +1,5 @@
-// What every benchmark needs: the operator as a separate process, and measurements taken from
-// outside it (the API server's own request counters, /proc for CPU and memory).
+// What every benchmark needs: the operator as a separate process, and the harness's own clients (their
+// requests told apart from the operator's in the API server's audit log: bench/audit.ts).
 import { execFile } from 'node:child_process';
 import { appendFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -9,42 +9,12 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/clie
 
 import { GROUP, PLURAL, VERSION } from '../operator/src/api/names.ts';
 import type { ApiKey, ApiKeySpec } from '../operator/src/api/types.ts';
-import { rawRequest } from '../test/support/kube.ts';
+import { makeClient } from '../operator/src/kube/client.ts';
 import { apiKeyManifest } from '../test/support/operator.ts';
+import { HARNESS_AGENT } from './audit.ts';
 export { startOperatorProcess, type OperatorProcess } from '../test/support/operator-process.ts';
 
 export const repoRoot = path.resolve(import.meta.dirname, '..');
-const KEYROTOR_RESOURCES = new Set(['apikeys', 'secrets', 'events']);
-
-/** Requests the API server has served for keyrotor's resources, by verb and resource (apiserver_request_total). */
-export async function apiserverRequests(kc: KubeConfig): Promise<Record<string, number>> {
-  const { body } = await rawRequest(kc, 'GET', '/metrics');
-  const totals: Record<string, number> = {};
-  for (const line of body.split('\n')) {
-    if (!line.startsWith('apiserver_request_total{')) continue;
-    const verb = /verb="([A-Z]+)"/.exec(line)?.[1];
-    const resource = /resource="([a-z]*)"/.exec(line)?.[1];
-    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
-    // Only the resources keyrotor touches: not the benchmark's own /metrics reads or discovery.
-    if (verb === undefined || !resource || !KEYROTOR_RESOURCES.has(resource) || !Number.isFinite(value))
-      continue;
-    const key = `${verb} ${resource}`;
-    totals[key] = (totals[key] ?? 0) + value;
-  }
-  return totals;
-}
-
-export function difference(
-  after: Record<string, number>,
-  before: Record<string, number>,
-): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(after)
-      .map(([verb, count]) => [verb, count - (before[verb] ?? 0)] as const)
-      .filter(([, count]) => count > 0),
-  );
-}
-
 /**
  * Follows the ApiKeys of a namespace: the client's Watch ends after 30 s without events and on any
  * error, so this watches again from the last resourceVersion until stopped.
@@ -90,15 +60,19 @@ export async function watchReady(kc: KubeConfig, namespace: string) {
   return { readyAt, stop: follower.stop };
 }
 
-/** Creates ApiKeys bench-0 ... bench-(n-1), `parallel` at a time; returns when each create was sent. */
+/**
+ * Creates ApiKeys bench-0 ... bench-(n-1), `parallel` at a time; returns when each create was sent.
+ * `onCreated` is called as each create returns.
+ */
 export async function createApiKeys(
   kc: KubeConfig,
   namespace: string,
   count: number,
   parallel = 32,
   spec: Partial<ApiKeySpec> = {},
+  onCreated: (name: string) => void = () => undefined,
 ) {
-  const custom = kc.makeApiClient(CustomObjectsApi);
+  const custom = makeClient(kc, CustomObjectsApi, { userAgent: HARNESS_AGENT });
   const createdAt = new Map<string, number>();
   let next = 0;
   const worker = async () => {
@@ -112,6 +86,7 @@ export async function createApiKeys(
         plural: PLURAL,
         body: apiKeyManifest(namespace, name, spec),
       });
+      onCreated(name);
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker));

@@ -6,6 +6,7 @@ import { generateKey } from './keys/format.ts';
 import { loadKubeConfig } from './kube/client.ts';
 import { errorFields, safeErrorMessage } from './kube/errors.ts';
 import { LeaderElector } from './kube/leader-election.ts';
+import { exitOnUnexpectedErrors, fatalLine, stderrLine } from './observability/fatal.ts';
 import { createLogger } from './observability/logger.ts';
 import { MetricsAuth } from './observability/metrics-auth.ts';
 import { startServer } from './observability/server.ts';
@@ -16,7 +17,7 @@ async function main(): Promise<number> {
     options = parseOptions(process.argv.slice(2), process.env);
   } catch (error) {
     if (!(error instanceof OptionsError)) throw error;
-    process.stderr.write(`keyrotor: ${error.message}\n`);
+    process.stderr.write(stderrLine(error.message));
     return 2;
   }
   if (options === 'help') {
@@ -154,7 +155,7 @@ async function main(): Promise<number> {
     });
   });
   if (lostLeadership !== undefined) {
-    process.stderr.write(`keyrotor: lost leadership: ${lostLeadership}\n`);
+    process.stderr.write(stderrLine(`lost leadership: ${lostLeadership}`));
     return 1;
   }
   return 0;
@@ -162,21 +163,14 @@ async function main(): Promise<number> {
 
 const STOP_DEADLINE_MS = 25_000;
 
-// Whatever fails unexpectedly is printed as one scrubbed line: never a client exception's response,
-// nor the source a parser quotes.
-process.on('unhandledRejection', (reason) => {
-  process.stderr.write(`keyrotor: unhandled rejection: ${safeErrorMessage(reason)}\n`);
-  process.exit(1);
-});
-process.on('uncaughtException', (error) => {
-  process.stderr.write(`keyrotor: uncaught exception: ${safeErrorMessage(error)}\n`);
-  process.exit(1);
-});
+// Whatever fails unexpectedly is printed as one scrubbed line (observability/fatal.ts): never a client
+// exception's response, nor the source a parser quotes.
+exitOnUnexpectedErrors(process);
 
 // Exit explicitly: an idle keep-alive connection of the HTTP client must not keep a stopped operator alive.
 process.exit(
   await main().catch((error: unknown) => {
-    process.stderr.write(`keyrotor: ${safeErrorMessage(error)}\n`);
+    process.stderr.write(fatalLine(undefined, error));
     return 1;
   }),
 );

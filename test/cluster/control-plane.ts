@@ -42,6 +42,11 @@ export interface ControlPlaneOptions {
    * it to tell which replica wrote what, and when, by the API server's own clock.
    */
   readonly auditLogFile?: string;
+  /**
+   * Audit every request (reads and watches too, still Metadata level), not only writes: the benchmarks
+   * count each client's requests from the log. Components of the control plane itself are left out.
+   */
+  readonly auditAllRequests?: boolean;
   readonly log: (message: string) => void;
 }
 
@@ -251,22 +256,28 @@ async function probeGarbageCollector(core: CoreV1Api): Promise<void> {
   );
 }
 
-/** Writes only, at Metadata level (no bodies: Secrets hold keys), once the response is complete. */
-async function writeAuditPolicy(runDir: string): Promise<string> {
+/**
+ * Writes only, at Metadata level (no bodies: Secrets hold keys), once the response is complete. With
+ * `all`, every request of every client but the control plane's own, and a watch also when it starts.
+ */
+async function writeAuditPolicy(runDir: string, all: boolean): Promise<string> {
   const file = path.join(runDir, 'audit-policy.yaml');
-  await writeFile(
-    file,
-    [
-      'apiVersion: audit.k8s.io/v1',
-      'kind: Policy',
-      'omitStages: [RequestReceived, ResponseStarted]',
-      'rules:',
-      '  - level: Metadata',
-      '    verbs: [create, update, patch, delete, deletecollection]',
-      '  - level: None',
-      '',
-    ].join('\n'),
-  );
+  const rules = all
+    ? [
+        'omitStages: [RequestReceived]',
+        'rules:',
+        '  - level: None',
+        '    users: [system:kube-controller-manager, system:apiserver]',
+        '  - level: Metadata',
+      ]
+    : [
+        'omitStages: [RequestReceived, ResponseStarted]',
+        'rules:',
+        '  - level: Metadata',
+        '    verbs: [create, update, patch, delete, deletecollection]',
+        '  - level: None',
+      ];
+  await writeFile(file, ['apiVersion: audit.k8s.io/v1', 'kind: Policy', ...rules, ''].join('\n'));
   return file;
 }
 
@@ -341,7 +352,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       '--service-cluster-ip-range=10.0.0.0/24',
       '--allow-privileged=true', '--profiling=false', '--v=1',
       ...(options.auditLogFile === undefined ? [] : [
-        `--audit-policy-file=${await writeAuditPolicy(runDir)}`,
+        `--audit-policy-file=${await writeAuditPolicy(runDir, options.auditAllRequests === true)}`,
         `--audit-log-path=${options.auditLogFile}`, '--audit-log-format=json', '--audit-log-mode=blocking',
       ]),
     ]; // prettier-ignore

@@ -37,6 +37,9 @@ async function compactEtcd(): Promise<number> {
   return Number(header.revision);
 }
 
+const watchRestarts = async () =>
+  (await operator?.metric('keyrotor_informer_transitions_total{kind="restart"}')) ?? 0;
+
 describe('the API server restarts under load', () => {
   it('killed mid-rotation, etcd compacted while it is down: watches recover, every key rotates exactly once', async () => {
     const names = Array.from({ length: KEYS }, (_, index) => `key-${index}`);
@@ -46,11 +49,17 @@ describe('the API server restarts under load', () => {
     const issued = await waitForAllReady(cluster.kc, NAMESPACE, { count: KEYS });
     const firstKeyId = new Map(issued.map((apiKey) => [apiKey.metadata.name, apiKey.status?.keyId]));
 
+    const restartsBefore = await watchRestarts();
     await Promise.all(names.map((name) => requestRotation(cluster.kc, NAMESPACE, name, 'after-restart')));
     let compactedAt = 0;
+    let rotatedBeforeKill = 0;
     await cluster.controlPlane.restartApiServer(async () => {
+      // While it is down: how many of the rotations the operator got done before the kill.
+      rotatedBeforeKill = (await operator?.metric('keyrotor_rotations_total{reason="Manual"}')) ?? 0;
       compactedAt = await compactEtcd();
     });
+    // The kill came with rotations still to do.
+    expect(rotatedBeforeKill).toBeLessThan(KEYS);
     // Keys created after the restart prove that the watches work again.
     await Promise.all(['late-a', 'late-b'].map((name) => createApiKey(cluster.kc, NAMESPACE, name, spec)));
 
@@ -73,8 +82,11 @@ describe('the API server restarts under load', () => {
         `${name}: the first key kept for its grace period`,
       ).toBe(firstKeyId.get(name));
     }
+    const restarts = (await watchRestarts()) - restartsBefore;
     console.error(
-      `[faults] apiserver restart: etcd compacted at revision ${compactedAt}; watch restarts ${(await operator.metric('keyrotor_informer_transitions_total{kind="restart"}')) ?? 0}`,
+      `[faults] apiserver restart: ${rotatedBeforeKill}/${KEYS} rotated before the kill; etcd compacted at revision ${compactedAt}; watch restarts ${restarts}`,
     );
+    // The watches broke with the API server and were restarted (not merely never noticed).
+    expect(restarts).toBeGreaterThan(0);
   });
 });

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 
+import type { ControlPlaneState } from '../cluster/control-plane.ts';
 import { readApiKey, waitForIssuer } from '../support/operator.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -60,10 +61,24 @@ describe('npm run dev', () => {
         'the example verifier to list the quotes key',
       );
       const runDir = path.dirname(kubeconfig);
+      // etcd's command line names its data dir (under /dev/shm), not the run dir: look for both.
+      const { etcdDataDir, components } = JSON.parse(
+        await readFile(path.join(runDir, 'control-plane.json'), 'utf8'),
+      ) as ControlPlaneState;
+      const leftBehind = async () => [
+        ...(await processesMentioning(runDir)),
+        ...(await processesMentioning(etcdDataDir)),
+      ];
+      // The positive control: while it runs, the search finds every component, etcd among them.
+      expect((await processesMentioning(etcdDataDir)).length).toBeGreaterThan(0);
+      expect(components.length).toBeGreaterThanOrEqual(3);
+      expect(await leftBehind()).toEqual(
+        expect.arrayContaining(components.map((component) => component.pid)),
+      );
       child.kill('SIGINT');
       expect(await exited).toBe(0);
       expect(stderr).toContain('[dev] stopped');
-      expect(await processesMentioning(runDir)).toEqual([]);
+      expect(await leftBehind()).toEqual([]);
     } finally {
       child.kill('SIGKILL');
     }

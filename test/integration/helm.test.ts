@@ -29,6 +29,8 @@ import {
   createApiKey,
   createIssuer,
   readApiKey,
+  requestRotation,
+  secretValue,
   waitForEvent,
   waitForIssuer,
   waitForReady,
@@ -253,7 +255,7 @@ describe('the Helm chart', () => {
     return { kubeconfig, token };
   }
 
-  it('installs; its ServiceAccount alone can run the whole lifecycle, and nothing more', async () => {
+  it('installs; its ServiceAccount alone runs the lifecycle (issue, re-create, rotate, revoke, restart, readers, verifier) and is refused a sample of what it does not need', async () => {
     const releaseNamespace = await namespace('chart-cw');
     const workloads = await namespace('chart-cw-keys');
     const other = await namespace('chart-cw-other');
@@ -307,6 +309,31 @@ describe('the Helm chart', () => {
       const second = await waitForReady(kc, workloads, 'via-chart', { keyIdNot: first.status?.keyId ?? '' });
       await waitForEvent(kc, workloads, 'via-chart', 'WorkloadRestarted');
       expect((await readApiKey(kc, workloads, 'via-chart')).status?.keyId).toBe(second.status?.keyId);
+      // A rotation asked for, then a revocation: the rest of the lifecycle, with the chart's RBAC too.
+      await requestRotation(kc, workloads, 'via-chart', 'chart-rotation');
+      const third = await waitForReady(kc, workloads, 'via-chart', { keyIdNot: second.status?.keyId ?? '' });
+      expect(third.status?.lastRotateRequest).toBe('chart-rotation');
+      await kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace: workloads,
+          plural: PLURAL,
+          name: 'via-chart',
+          body: { spec: { revoked: true, revocationReason: 'chart test' } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      await waitForReady(kc, workloads, 'via-chart', { status: 'False', reason: 'Revoked' });
+      const revokedSecret = await core.readNamespacedSecret({ namespace: workloads, name: 'via-chart' });
+      expect(secretValue(revokedSecret, 'api-key')).toBeUndefined();
+      await waitForIssuer(
+        kc,
+        workloads,
+        'chart-api',
+        (issuer) => issuer.status?.activeKeys === 0,
+        'the verifier to drop the revoked key',
+      );
       // Readers with the chart's RBAC: a Role and RoleBinding on the Secret, the mount guard's
       // ApiKeyReaders object and the namespace label, all written by the chart's ServiceAccount.
       await createApiKey(kc, workloads, 'with-readers', { readers: { serviceAccounts: ['reporting'] } });
@@ -455,6 +482,8 @@ describe('the Helm chart', () => {
       '-o',
       'name',
     ]);
+    // An unknown type or a refused connection also prints nothing: only a successful get counts.
+    expect(left.code).toBe(0);
     expect(left.stdout.trim()).toBe('');
     // CRDs stay, by Helm's rule.
     expect(

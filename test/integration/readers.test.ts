@@ -55,6 +55,7 @@ describe('scoped Secrets', () => {
       'apply', '-f', path.join(policies, 'readers-policy.yaml'), '-f', path.join(policies, 'environments-policy.yaml'), '-f', path.join(policies, 'bindings.yaml'),
     ]); // prettier-ignore
     expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
     const created = await createTestNamespace(kc, 'readers');
     namespace = created.name;
     cleanups.push(created.remove);
@@ -150,9 +151,17 @@ describe('scoped Secrets', () => {
   });
 
   it('admits the readers, and anyone for a key that lists no readers (Pods stay Pending: no kubelet)', async () => {
+    // Admission is the create not throwing; the read-back shows both Pods were stored as asked.
     const admitted = await core.createNamespacedPod({ namespace, body: pod('allowed', 'bot', 'trading') });
-    expect(admitted.status?.phase).toBe('Pending');
-    await core.createNamespacedPod({ namespace, body: pod('open', 'intruder', 'open') });
+    const open = await core.createNamespacedPod({ namespace, body: pod('open', 'intruder', 'open') });
+    for (const [created, serviceAccount] of [
+      [admitted, 'bot'],
+      [open, 'intruder'],
+    ] as const) {
+      const stored = await core.readNamespacedPod({ namespace, name: created.metadata?.name ?? '' });
+      expect(stored.metadata?.uid).toBe(created.metadata?.uid);
+      expect(stored.spec?.serviceAccountName).toBe(serviceAccount);
+    }
   });
 
   it('takes access away when a reader is removed from the list', async () => {

@@ -22,6 +22,9 @@ export interface OperatorProcess {
   signal(signal: NodeJS.Signals): void;
   /** Every log line, parsed. */
   readonly lines: Record<string, unknown>[];
+  /** Standard output and standard error as written, line by line (stderr is still passed through). */
+  readonly stdoutLines: string[];
+  readonly stderrLines: string[];
   /** Where /healthz, /readyz and /metrics are served. */
   readonly url: string;
   /** SIGTERM: finishes what is in flight, then exits; resolves to the exit code. */
@@ -69,11 +72,18 @@ export async function startOperatorProcess(kubeconfig: string, args: string[]): 
       '--metrics-auth=false',
       ...args,
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const lines: Record<string, unknown>[] = [];
-  if (child.stdout === null || child.pid === undefined) throw new Error('could not start the operator');
+  const stdoutLines: string[] = [];
+  const stderrLines: string[] = [];
+  if (child.stdout === null || child.stderr === null || child.pid === undefined)
+    throw new Error('could not start the operator');
+  // Read for the tests, and shown as before, when stderr was inherited.
+  child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  createInterface(child.stderr).on('line', (line) => stderrLines.push(line));
   createInterface(child.stdout).on('line', (line) => {
+    stdoutLines.push(line);
     try {
       lines.push(JSON.parse(line) as Record<string, unknown>);
     } catch {
@@ -102,6 +112,8 @@ export async function startOperatorProcess(kubeconfig: string, args: string[]): 
   return {
     pid,
     lines,
+    stdoutLines,
+    stderrLines,
     cpuSeconds: async () => {
       const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

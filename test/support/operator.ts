@@ -20,6 +20,11 @@ export interface TestOperator {
   readonly controller: Controller;
   /** Every line the operator logged, as written (after redaction). */
   readonly logLines: string[];
+  /**
+   * With `{ unscrubbedLogs: true }`: every line before the logger's final scrub (pino's path redaction
+   * has run), as the operator formatted it. Empty otherwise.
+   */
+  readonly unscrubbedLogLines: string[];
   /** API requests by HTTP method since start. */
   readonly requests: Map<string, number>;
   stop(): Promise<void>;
@@ -29,23 +34,27 @@ export async function startOperator(
   kc: KubeConfig,
   namespace: string,
   overrides: Partial<ControllerOptions> = {},
+  { unscrubbedLogs = false }: { readonly unscrubbedLogs?: boolean } = {},
 ): Promise<TestOperator> {
   const logLines: string[] = [];
+  const unscrubbedLogLines: string[] = [];
+  const splitLines = (text: string) => text.split('\n').filter((line) => line !== '');
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      logLines.push(
-        ...chunk
-          .toString('utf8')
-          .split('\n')
-          .filter((line) => line !== ''),
-      );
+      logLines.push(...splitLines(chunk.toString('utf8')));
       callback();
     },
   });
   const requests = new Map<string, number>();
   const controller = new Controller({
     kc,
-    logger: createLogger({ level: 'debug', destination }),
+    logger: createLogger({
+      level: 'debug',
+      destination,
+      ...(unscrubbedLogs
+        ? { beforeScrub: (line: string) => unscrubbedLogLines.push(...splitLines(line)) }
+        : {}),
+    }),
     namespaces: [namespace],
     concurrency: 4,
     instance: 'test',
@@ -53,7 +62,7 @@ export async function startOperator(
     ...overrides,
   });
   await controller.start();
-  return { controller, logLines, requests, stop: () => controller.stop() };
+  return { controller, logLines, unscrubbedLogLines, requests, stop: () => controller.stop() };
 }
 
 /** Requests that change something: everything but GET (reads, lists and watches). */

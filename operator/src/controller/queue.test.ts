@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { WorkQueue, namespaceOf } from './queue.ts';
 
@@ -24,15 +24,20 @@ function deferred() {
   return { promise, resolve };
 }
 
-/** A queue whose handler fails with the given errors in turn, recording each retry delay. */
+/**
+ * A queue whose handler fails with the given errors in turn, recording each retry delay it announces
+ * and when (Date.now(), the fake clock in the backoff tests) each attempt really ran.
+ */
 function failingQueue(errors: Error[], retryAfterOf?: (error: unknown) => number | undefined) {
   const delays: number[] = [];
   const handled: string[] = [];
+  const attemptsAt: number[] = [];
   const queue = new WorkQueue({
     concurrency: 1,
     backoff: { baseMs: 100, maxMs: 1_000 },
     handler: (key) => {
       handled.push(key);
+      attemptsAt.push(Date.now());
       const error = errors.shift();
       return error === undefined ? Promise.resolve({}) : Promise.reject(error);
     },
@@ -41,8 +46,11 @@ function failingQueue(errors: Error[], retryAfterOf?: (error: unknown) => number
       delays.push(retryInMs);
     },
   });
-  return { queue, delays, handled };
+  return { queue, delays, handled, attemptsAt };
 }
+
+/** The gaps between consecutive attempts: how long each retry really waited. */
+const gaps = (times: number[]) => times.slice(1).map((at, i) => at - (times[i] as number));
 
 describe('WorkQueue', () => {
   it('runs a key queued twice once, and only after start()', async () => {
@@ -57,28 +65,55 @@ describe('WorkQueue', () => {
     await queue.shutdown();
   });
 
-  it('backs off exponentially per key, up to the maximum', async () => {
-    const { queue, delays } = failingQueue([new Error('1'), new Error('2'), new Error('3')]);
-    queue.start();
-    queue.add('a');
-    await queue.idle();
-    expect(delays).toEqual([100]);
-    queue.forget('a');
-    await queue.shutdown();
-  });
+  describe('retries (fake timers: the retry timers are driven, not waited for)', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
 
-  it("waits at least the server's Retry-After before retrying", async () => {
-    const throttled = Object.assign(new Error('429'), { retryAfterMs: 5_000 });
-    const { queue, delays } = failingQueue(
-      [throttled, new Error('plain')],
-      (error) => (error as { retryAfterMs?: number }).retryAfterMs,
-    );
-    queue.start();
-    queue.add('a');
-    await queue.idle();
-    expect(delays).toEqual([5_000]);
-    queue.forget('a');
-    await queue.shutdown();
+    it('backs off exponentially per key, up to the maximum', async () => {
+      vi.useFakeTimers();
+      const errors = Array.from({ length: 6 }, (_, i) => new Error(String(i + 1)));
+      const { queue, delays, handled, attemptsAt } = failingQueue(errors);
+      queue.start();
+      queue.add('a');
+      await queue.idle();
+      expect(handled).toEqual(['a']);
+      // A retry is a timer: it does not run a moment early.
+      await vi.advanceTimersByTimeAsync(99);
+      expect(handled).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(handled).toHaveLength(2);
+      // Every remaining retry, until the seventh attempt succeeds and no timer is left.
+      await vi.runAllTimersAsync();
+      expect(handled).toHaveLength(7);
+      expect(delays).toEqual([100, 200, 400, 800, 1_000, 1_000]);
+      expect(gaps(attemptsAt)).toEqual([100, 200, 400, 800, 1_000, 1_000]);
+      expect(vi.getTimerCount()).toBe(0);
+      await queue.shutdown();
+    });
+
+    it("waits at least the server's Retry-After before retrying", async () => {
+      vi.useFakeTimers();
+      const throttled = Object.assign(new Error('429'), { retryAfterMs: 5_000 });
+      const { queue, delays, handled, attemptsAt } = failingQueue(
+        [throttled, new Error('plain')],
+        (error) => (error as { retryAfterMs?: number }).retryAfterMs,
+      );
+      queue.start();
+      queue.add('a');
+      await queue.idle();
+      // The backoff alone would retry after 100 ms; the server asked for 5 s.
+      await vi.advanceTimersByTimeAsync(4_999);
+      expect(handled).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(handled).toHaveLength(2);
+      // The plain error that follows backs off by its count (the second failure: 200 ms), not 5 s again.
+      await vi.runAllTimersAsync();
+      expect(handled).toHaveLength(3);
+      expect(delays).toEqual([5_000, 200]);
+      expect(gaps(attemptsAt)).toEqual([5_000, 200]);
+      await queue.shutdown();
+    });
   });
 
   it('dequeues a new key of another namespace within the first few while 1,000 of one namespace wait', async () => {

@@ -175,6 +175,25 @@ describe('createLogger', () => {
     });
   });
 
+  it('shows beforeScrub each line as formatted, and writes only the scrubbed line', () => {
+    const unscrubbed: string[] = [];
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        lines.push(chunk.toString('utf8'));
+        callback();
+      },
+    });
+    const logger = createLogger({ destination, beforeScrub: (line) => unscrubbed.push(line) });
+    logger.info({ data: { 'api-key': key } }, `saw ${key}`);
+    expect(unscrubbed).toHaveLength(1);
+    expect(unscrubbed[0]?.includes(`saw ${key}`)).toBe(true);
+    // Path redaction has run before the hook; only the final scrub has not.
+    expect(unscrubbed[0]?.includes(`"data":"${REDACTED}"`)).toBe(true);
+    expect(lines.join('').includes(key)).toBe(false);
+    expect(lines.join('').includes(`saw ${REDACTED}`)).toBe(true);
+  });
+
   it('keeps an error message and stack frames, scrubbed, but not the stack header that repeats the message', () => {
     const serialized = serializeError(new TypeError(`bad ${b64(key)}`));
     expect(serialized.type).toBe('TypeError');

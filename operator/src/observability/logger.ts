@@ -182,9 +182,14 @@ export interface LoggerOptions {
   readonly level?: LevelWithSilent;
   /** Where lines go; standard output by default. Tests pass a stream they can search. */
   readonly destination?: DestinationStream;
+  /**
+   * Sees every line as formatted, before the final scrub. For tests: a key found here is one the
+   * operator logged, whether or not the scrub would have caught it (test/security/key-leaks.test.ts).
+   */
+  readonly beforeScrub?: (line: string) => void;
 }
 
-export function createLogger({ level = 'info', destination }: LoggerOptions = {}): Logger {
+export function createLogger({ level = 'info', destination, beforeScrub }: LoggerOptions = {}): Logger {
   return pino(
     {
       level,
@@ -196,7 +201,13 @@ export function createLogger({ level = 'info', destination }: LoggerOptions = {}
       formatters: { level: (label) => ({ level: label }), log: withSafeErrors },
       hooks: {
         // The last line of defence: a key that slipped into a message or an error never reaches the sink.
-        streamWrite: scrubKeys,
+        streamWrite:
+          beforeScrub === undefined
+            ? scrubKeys
+            : (line) => {
+                beforeScrub(line);
+                return scrubKeys(line);
+              },
       },
     },
     destination ?? pino.destination({ dest: 1, sync: false }),

@@ -65,14 +65,33 @@ describe('Verifier', () => {
     expect(verifier.verify('not-a-key', { now })).toEqual({ valid: false, reason: 'Malformed' });
     expect(verifier.verify(badChecksum, { now })).toEqual({ valid: false, reason: 'Malformed' });
     expect(hashes).not.toHaveBeenCalled();
+    // The positive control: the spy does see the verifier's hashing of a well-formed key.
+    expect(verifier.verify(current, { now }).reason).toBe('Valid');
+    expect(hashes).toHaveBeenCalledTimes(1);
+    expect(hashes).toHaveBeenCalledWith('sha256');
   });
 
-  it('says Unknown for a well-formed key it does not list, comparing hashes in constant time', () => {
+  it('says Unknown for a well-formed key whose id it does not list, without comparing hashes', () => {
     const compare = vi.mocked(crypto.timingSafeEqual);
     compare.mockClear();
     expect(verifier.verify(key(3), { now })).toEqual({ valid: false, reason: 'Unknown' });
+    expect(compare).not.toHaveBeenCalled();
     expect(verifier.verify(current, { now }).reason).toBe('Valid');
     expect(compare).toHaveBeenCalledTimes(1);
+  });
+
+  it('says Unknown when the id (the hash prefix) matches but the whole hash differs, comparing in constant time', () => {
+    const presented = key(3);
+    const sha256 = keyHash(presented);
+    // A listed entry with the same 16-hex id as the presented key, but another hash after it.
+    const lastByte = (Number.parseInt(sha256.slice(-2), 16) ^ 0xff).toString(16).padStart(2, '0');
+    const sameId = entry(key(4), { keyId: sha256.slice(0, 16), sha256: `${sha256.slice(0, -2)}${lastByte}` });
+    const collided = new Verifier(documentOf([sameId]));
+    const compare = vi.mocked(crypto.timingSafeEqual);
+    compare.mockClear();
+    expect(collided.verify(presented, { now })).toEqual({ valid: false, reason: 'Unknown' });
+    expect(compare).toHaveBeenCalledTimes(1);
+    expect(compare.mock.results[0]).toEqual({ type: 'return', value: false });
   });
 
   it('says Expired outside [notBefore, notAfter), by the clock at call time', () => {
