@@ -2,7 +2,6 @@
 // cleanly on SIGTERM.
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -12,23 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { adminKubeConfig, createTestNamespace, tokenKubeConfig } from '../support/kube.ts';
 import { createApiKey, waitForReady } from '../support/operator.ts';
-import { startOperatorProcess, type OperatorProcess } from '../support/operator-process.ts';
+import { freePort, startOperatorProcess, type OperatorProcess } from '../support/operator-process.ts';
 import { waitFor } from '../support/wait.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 describe('the operator process', () => {
   const kc = adminKubeConfig();

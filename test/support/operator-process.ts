@@ -37,8 +37,8 @@ export interface OperatorProcess {
   metric(series: string): Promise<number | undefined>;
 }
 
-/** Starts `keyrotor` (operator/src/main.ts on this Node) and waits until its caches synced. */
-async function freePort(): Promise<number> {
+/** A loopback port free at the moment of asking (the operator binds it soon after). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.on('error', reject);
@@ -51,6 +51,7 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Starts `keyrotor` (operator/src/main.ts on this Node) and waits until its caches synced. */
 export async function startOperatorProcess(kubeconfig: string, args: string[]): Promise<OperatorProcess> {
   const port = await freePort();
   // The parent-death signal makes sure no operator outlives the test run or benchmark that started it.
