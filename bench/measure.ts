@@ -65,15 +65,17 @@ export const eventLoopLagP99Ms = async (operator: OperatorProcess) =>
   round((await operatorMetric(operator, /^keyrotor_nodejs_eventloop_lag_p99_seconds /)) * 1000);
 
 /**
- * Nothing queued and no request of the operator's clients waiting for its answer (a request still
- * waiting for the rate limit is not sent yet: convergeWritten waits for the Events besides). Not for an
- * operator with leader election, whose Lease requests have no response hook.
+ * Nothing queued and no request of the operator's clients still out: each one sent was answered or
+ * failed (its deadline, a reset connection). A request still waiting for the rate limit is not sent
+ * yet: convergeWritten waits for the Events besides. Not for an operator with leader election, whose
+ * Lease requests have no response hook.
  */
 export async function idle(operator: OperatorProcess): Promise<boolean> {
   const depth = await operatorMetric(operator, /^keyrotor_workqueue_depth /);
   const sent = await operatorMetric(operator, /^keyrotor_api_requests_total\{/);
   const answered = await operatorMetric(operator, /^keyrotor_api_responses_total\{/);
-  return depth === 0 && sent === answered;
+  const failed = await operatorMetric(operator, /^keyrotor_api_failures_total\{/);
+  return depth === 0 && sent === answered + failed;
 }
 
 /** Waits until the operator has reconciled `count` more times than `since` and is idle. */
@@ -136,9 +138,39 @@ export interface Probe {
   readonly mark: number;
   readonly cpu: number;
   readonly at: number;
+  /** How many log lines the operator had written. */
+  readonly lines: number;
 }
 export async function probe(ctx: Context, operator: OperatorProcess): Promise<Probe> {
-  return { mark: await ctx.audit.mark(), cpu: await operator.cpuSeconds(), at: performance.now() };
+  return {
+    mark: await ctx.audit.mark(),
+    cpu: await operator.cpuSeconds(),
+    at: performance.now(),
+    lines: operator.lines.length,
+  };
+}
+
+const WARN = 40;
+/**
+ * The operator's warnings and errors since a probe, counted by message, call and reason (its log
+ * lines carry no key material: test/security/key-leaks.test.ts), so a run's failures are on record.
+ */
+export function problems(lines: readonly Record<string, unknown>[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const line of lines) {
+    if (typeof line.level !== 'number' || line.level < WARN) continue;
+    const error = (typeof line.error === 'object' && line.error !== null ? line.error : {}) as Record<
+      string,
+      unknown
+    >;
+    const what = [line.msg, error.call, error.status, error.reason].filter(
+      (part): part is string | number => typeof part === 'string' || typeof part === 'number',
+    );
+    // Object names replaced, so that one failure over many keys is one entry.
+    const name = what.map((part) => String(part).replace(/\S+\/\S+/g, '<namespace>/<name>')).join(' / ');
+    counts[name] = (counts[name] ?? 0) + 1;
+  }
+  return counts;
 }
 export async function since(ctx: Context, operator: OperatorProcess, before: Probe) {
   const wallSeconds = round((performance.now() - before.at) / 1000, 3);
@@ -148,5 +180,7 @@ export async function since(ctx: Context, operator: OperatorProcess, before: Pro
     operatorCpuSeconds: round((await operator.cpuSeconds()) - before.cpu),
     operatorPeakRssMiB: await operator.peakRssMiB(),
     eventLoopLagP99Ms: await eventLoopLagP99Ms(operator),
+    apiFailures: await operatorMetric(operator, /^keyrotor_api_failures_total\{/),
+    problems: problems(operator.lines.slice(before.lines)),
   };
 }

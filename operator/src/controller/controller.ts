@@ -214,6 +214,9 @@ export class Controller {
       onResponse: (code) => {
         this.metrics.apiResponses.inc({ code: String(code) });
       },
+      onFailure: (reason) => {
+        this.metrics.apiFailures.inc({ reason });
+      },
       userAgent: `keyrotor/${options.instance}`,
       ...(options.writeBudgetMs ? { writeBudgetMs: options.writeBudgetMs } : {}),
     };

@@ -1,9 +1,11 @@
 import {
   HttpMethod,
+  IsomorphicFetchHttpLibrary,
   KubeConfig,
   RequestContext,
   ServerConfiguration,
   createConfiguration,
+  wrapHttpLibrary,
   type ResponseContext,
 } from '@kubernetes/client-node';
 
@@ -19,6 +21,11 @@ export interface ClientOptions {
   readonly onRequest?: (method: string) => void;
   /** Called once per answer with its HTTP status (client-node's middleware cannot tie it to its request). */
   readonly onResponse?: (code: number) => void;
+  /**
+   * Called once per sent request that got no answer: its deadline passed (`timeout`), it was aborted,
+   * or the connection failed (`network`). With onResponse, every onRequest is matched by one of the two.
+   */
+  readonly onFailure?: (reason: RequestFailure) => void;
   /** Paces every request of every client that shares it. */
   readonly limiter?: TokenBucket;
   /**
@@ -29,6 +36,16 @@ export interface ClientOptions {
   readonly writeBudgetMs?: () => number;
   /** Sent as User-Agent; names the replica, so the API server's audit log tells replicas apart. */
   readonly userAgent?: string;
+}
+
+export type RequestFailure = 'timeout' | 'aborted' | 'network';
+
+/** Why fetch rejected, by the error's name: AbortSignal.timeout rejects with a TimeoutError. */
+export function requestFailure(error: unknown): RequestFailure {
+  const name = error instanceof Error ? error.name : '';
+  if (name === 'TimeoutError') return 'timeout';
+  if (name === 'AbortError') return 'aborted';
+  return 'network';
 }
 
 /** A write refused because this replica is not (or no longer) the leader. */
@@ -63,6 +80,7 @@ export function makeClient<T>(
     timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
     onRequest,
     onResponse,
+    onFailure,
     limiter,
     writeBudgetMs,
     userAgent = 'keyrotor',
@@ -71,8 +89,22 @@ export function makeClient<T>(
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const dispatcher = sharedDispatcher(kc, cluster.server);
+  // The middleware's post hook runs only for an answer; a request that fails in fetch (its deadline, a
+  // reset connection) is seen here, so that every request counted as sent is counted as done.
+  const fetchLibrary = new IsomorphicFetchHttpLibrary();
+  const httpApi = wrapHttpLibrary({
+    send: (request) =>
+      fetchLibrary
+        .send(request)
+        .toPromise()
+        .catch((error: unknown) => {
+          onFailure?.(requestFailure(error));
+          throw error;
+        }),
+  });
   const configuration = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
+    httpApi,
     authMethods: { default: kc },
     promiseMiddleware: [
       {

@@ -19,6 +19,7 @@ export class OperatorMetrics {
   readonly rotations: Counter<'reason'>;
   readonly apiRequests: Counter<'method'>;
   readonly apiResponses: Counter<'code'>;
+  readonly apiFailures: Counter<'reason'>;
   readonly queueWait: Histogram;
   readonly queueRetries: Counter;
   readonly informerTransitions: Counter<'kind'>;
@@ -56,6 +57,12 @@ export class OperatorMetrics {
       name: 'keyrotor_api_responses_total',
       help: 'Answers from the Kubernetes API server, by HTTP status code.',
       labelNames: ['code'],
+      registers,
+    });
+    this.apiFailures = new Counter({
+      name: 'keyrotor_api_failures_total',
+      help: 'Requests to the Kubernetes API server that got no answer, by reason (timeout, aborted, network).',
+      labelNames: ['reason'],
       registers,
     });
     this.queueWait = new Histogram({
