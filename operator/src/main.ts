@@ -6,9 +6,9 @@ import { generateKey } from './keys/format.ts';
 import { loadKubeConfig } from './kube/client.ts';
 import { errorFields, safeErrorMessage } from './kube/errors.ts';
 import { LeaderElector } from './kube/leader-election.ts';
-import { exitOnUnexpectedErrors, fatalLine, stderrLine } from './observability/fatal.ts';
+import { exitOnUnexpectedErrors, fatalLine, stderrLine } from './cli/fatal.ts';
 import { createLogger } from './observability/logger.ts';
-import { MetricsAuth } from './observability/metrics-auth.ts';
+import { MetricsAuth } from './kube/metrics-auth.ts';
 import { startServer } from './observability/server.ts';
 
 async function main(): Promise<number> {

@@ -17,7 +17,7 @@ import {
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import type { LeaseTimings } from '../../operator/src/controller/leadership.ts';
+import type { LeaseTimings } from '../../operator/src/kube/leadership.ts';
 import { NOT_LEADER, makeClient } from '../../operator/src/kube/client.ts';
 import { KubeError } from '../../operator/src/kube/errors.ts';
 import { LeaderElector } from '../../operator/src/kube/leader-election.ts';

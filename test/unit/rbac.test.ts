@@ -29,7 +29,7 @@ describe('the RBAC table and the code', () => {
         'operator/src/kube/writes.ts',
         'operator/src/kube/seal-key.ts',
         'operator/src/kube/leader-election.ts',
-        'operator/src/observability/metrics-auth.ts',
+        'operator/src/kube/metrics-auth.ts',
       ]),
     );
     expect(scan.files).not.toContain('operator/src/keyrotor.ts');

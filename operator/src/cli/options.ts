@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 
 import { load } from 'js-yaml';
 
-import { DEFAULT_LEASE_TIMINGS, validateTimings, type LeaseTimings } from '../controller/leadership.ts';
+import { DEFAULT_LEASE_TIMINGS, validateTimings, type LeaseTimings } from '../kube/leadership.ts';
 import { parseDuration } from '../schedule/duration.ts';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;

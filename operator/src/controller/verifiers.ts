@@ -17,7 +17,7 @@ import type { EventRecorder } from '../kube/events.ts';
 import type { KubeWriter } from '../kube/writes.ts';
 import { writeVerifierAudit } from '../observability/audit.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
-import type { PlannedEvent } from '../reconcile/decide.ts';
+import type { PlannedEvent } from '../reconcile/planned.ts';
 import type { SecretLike } from '../reconcile/secret.ts';
 import { secretNameOf } from '../reconcile/spec.ts';
 import { stableJson } from '../reconcile/stable-json.ts';

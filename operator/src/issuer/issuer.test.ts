@@ -11,8 +11,8 @@ import type { SecretLike } from '../reconcile/secret.ts';
 import { resolveSpec } from '../reconcile/spec.ts';
 import { VERIFIER_FILE, parseVerifierDocument, type VerifierDocument } from '../verify/document.ts';
 import { Verifier } from '../verify/verifier.ts';
-import { admit } from './admission.ts';
-import { describeSelector, selectorMatches } from './selector.ts';
+import { admit } from '../reconcile/admission.ts';
+import { describeSelector, selectorMatches } from '../reconcile/selector.ts';
 import { MAX_VERIFIER_BYTES, planVerifier, type Consumer, type VerifierPlan } from './verifier-plan.ts';
 
 const MINUTE = 60_000;

@@ -14,7 +14,7 @@ import {
   truncateMessage,
   type ConditionUpdate,
 } from '../reconcile/conditions.ts';
-import type { PlannedEvent } from '../reconcile/decide.ts';
+import type { PlannedEvent } from '../reconcile/planned.ts';
 import { environmentProblem } from '../reconcile/environment.ts';
 import { controllerReference } from '../reconcile/owner.ts';
 import { Reason } from '../reconcile/reasons.ts';
@@ -29,7 +29,7 @@ import {
   type VerifierDocument,
   type VerifierEntry,
 } from '../verify/document.ts';
-import { admit, issuerName } from './admission.ts';
+import { admit, issuerName } from '../reconcile/admission.ts';
 
 /**
  * The API server refuses a Secret whose data exceeds 1 MiB; a little is kept back for the JSON that

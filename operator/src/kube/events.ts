@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { API_VERSION, KIND, REPORTING_CONTROLLER } from '../api/names.ts';
 import type { ApiKey } from '../api/types.ts';
 import { scrubKeys } from '../observability/logger.ts';
-import type { PlannedEvent } from '../reconcile/decide.ts';
+import type { PlannedEvent } from '../reconcile/planned.ts';
 import { makeClient, type ClientOptions } from './client.ts';
 import { errorFields, toKubeError } from './errors.ts';
 

@@ -17,7 +17,7 @@ import {
   type LeaseRecord,
   type LeaseTimings,
   type Observation,
-} from '../controller/leadership.ts';
+} from './leadership.ts';
 import { makeClient } from './client.ts';
 import { errorFields, isConflict, isNotFound, toKubeError } from './errors.ts';
 

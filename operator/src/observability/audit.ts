@@ -1,24 +1,6 @@
 import type { Logger } from 'pino';
 
-/** The lifecycle actions the audit log records; one line per action, as JSON. */
-export type AuditAction =
-  | 'issued'
-  | 'reissued'
-  | 'rotated'
-  | 'recreated'
-  | 'replaced-tampered'
-  | 'adopted'
-  | 'restored'
-  | 'recovered'
-  | 'conflict'
-  | 'rejected-spec'
-  | 'rejected-secret'
-  | 'revoked'
-  | 'retired'
-  | 'restarted'
-  | 'restart-target-missing'
-  | 'restart-target-found'
-  | 'not-permitted';
+import type { AuditAction } from '../reconcile/planned.ts';
 
 export interface AuditEntry {
   readonly action: AuditAction;

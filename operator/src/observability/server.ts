@@ -3,8 +3,13 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 
 import { serializeError } from './logger.ts';
-import type { MetricsDecision } from './metrics-auth.ts';
 import type { OperatorMetrics } from './metrics.ts';
+
+/**
+ * The answer to one scrape: 200 serve, 401 no or bad token, 403 authenticated but not allowed, 429 too
+ * many reviews in flight, 503 the API server could not review it (not cached: the next scrape retries).
+ */
+export type MetricsDecision = 200 | 401 | 403 | 429 | 503;
 
 export interface ServerOptions {
   readonly host: string;

@@ -1,8 +1,8 @@
 import { ANNOTATION_ADOPT, ANNOTATION_ROTATE, ANNOTATION_SEAL, KIND } from '../api/names.ts';
 import type { ApiKey, ApiKeyIssuer, ApiKeyStatus, HistoryEntry, RetireReason } from '../api/types.ts';
-import { admit } from '../issuer/admission.ts';
+import { admit } from './admission.ts';
+import type { AuditAction, PlannedAudit, PlannedEvent } from './planned.ts';
 import { keyHash, keyId, parseKey, type KeyOptions } from '../keys/format.ts';
-import type { AuditAction } from '../observability/audit.ts';
 import { READY, findCondition, setCondition, truncateMessage } from './conditions.ts';
 import { dueTimes } from './due.ts';
 import { environmentProblem } from './environment.ts';
@@ -78,22 +78,6 @@ export interface DecideInput {
 export interface IssuerContext {
   readonly issuer: ApiKeyIssuer | undefined;
   readonly namespaceLabels: Readonly<Record<string, string>>;
-}
-
-export interface PlannedEvent {
-  readonly type: 'Normal' | 'Warning';
-  readonly reason: string;
-  /** What keyrotor did (events.k8s.io action), e.g. Issue, Rotate, Reconcile. */
-  readonly action: string;
-  readonly note: string;
-}
-
-export interface PlannedAudit {
-  readonly action: AuditAction;
-  readonly reason: string;
-  readonly keyId?: string;
-  readonly previousKeyId?: string;
-  readonly message: string;
 }
 
 export type SecretWrite =

@@ -1,6 +1,6 @@
 // What the process itself writes to standard error as it fails: one line each, scrubbed like a log line.
 import { safeErrorMessage } from '../kube/errors.ts';
-import { scrubKeys } from './logger.ts';
+import { scrubKeys } from '../observability/logger.ts';
 
 /**
  * `keyrotor: <context>: <summary>` for an error the process dies of. The summary is safeErrorMessage's:

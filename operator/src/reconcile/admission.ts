@@ -1,5 +1,5 @@
 import type { ApiKey, ApiKeyIssuer } from '../api/types.ts';
-import type { ResolvedSpec } from '../reconcile/spec.ts';
+import type { ResolvedSpec } from './spec.ts';
 import { formatDuration, parseDuration } from '../schedule/duration.ts';
 import { scopeGranted } from '../verify/verifier.ts';
 import { describeSelector, selectorMatches } from './selector.ts';

@@ -4,14 +4,10 @@ import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kuber
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 
-import { makeClient } from '../kube/client.ts';
-import { call, errorFields } from '../kube/errors.ts';
+import type { MetricsDecision } from '../observability/server.ts';
+import { makeClient } from './client.ts';
+import { call, errorFields } from './errors.ts';
 
-/**
- * The answer to one scrape: 200 serve, 401 no or bad token, 403 authenticated but not allowed, 429 too
- * many reviews in flight, 503 the API server could not review it (not cached: the next scrape retries).
- */
-export type MetricsDecision = 200 | 401 | 403 | 429 | 503;
 /** The answers worth keeping: the API server's own (not throttling, not its failures). */
 type CachedDecision = 200 | 401 | 403;
 

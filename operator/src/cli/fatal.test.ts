@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { generateKey } from '../keys/format.ts';
 import { exitOnUnexpectedErrors, fatalLine, stderrLine, type FailingProcess } from './fatal.ts';
-import { REDACTED } from './logger.ts';
+import { REDACTED } from '../observability/logger.ts';
 
 const key = generateKey({ prefix: 'kr', environment: 'production', bits: 256 });
 const b64 = Buffer.from(key).toString('base64');
