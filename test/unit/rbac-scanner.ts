@@ -314,6 +314,41 @@ function scanCall(scan: FileScan, node: ts.CallExpression, method: string): void
   }
 }
 
+/** kube/informer-sources.ts: its list calls are generic (resource by argument), made at each call site. */
+const SOURCE_HELPER = 'kube/informer-sources.ts';
+
+/**
+ * `customObjectSource(custom, { group, version, plural }, namespace)`: the informer lists and watches
+ * that resource (the helper builds the watch path from the same plural). It must be spread into an
+ * informer's options; anywhere else it is unresolved.
+ */
+function scanSourceHelper(scan: FileScan, node: ts.CallExpression): void {
+  const where = `${scan.relative}:${lineOf(scan, node)} customObjectSource`;
+  const resource = node.arguments[1];
+  const plurals =
+    resource !== undefined && ts.isObjectLiteralExpression(resource)
+      ? propertyOf(resource, 'plural', scan.source)
+      : undefined;
+  const groups =
+    resource !== undefined && ts.isObjectLiteralExpression(resource)
+      ? propertyOf(resource, 'group', scan.source)
+      : undefined;
+  if (plurals === undefined) scan.unresolved.push(`${where}: plural not resolved`);
+  if (groups?.length !== 1) scan.unresolved.push(`${where}: group not resolved to one`);
+  if (enclosingInformer(node) === undefined) scan.unresolved.push(`${where}: not inside an informer`);
+  const line = lineOf(scan, node);
+  for (const plural of plurals ?? [])
+    for (const verb of ['list', 'watch'])
+      scan.calls.push({
+        file: scan.relative,
+        line,
+        method: 'customObjectSource',
+        group: groups?.[0] ?? '?',
+        resource: plural,
+        verb,
+      });
+}
+
 /**
  * Raw paths the table cannot see: a Watch, a request by hand, an informer made directly. informer.ts
  * watches the path its caller gives; every caller's list call names the same resource (checked above).
@@ -348,9 +383,23 @@ export function scanOperator(entry: string, root: string): ScanResult {
     for (const name of scan.classes)
       if (name !== 'CustomObjectsApi' && GROUP_OF_CLIENT[name] === undefined)
         unresolved.push(`${scan.relative}: client ${name} has no API group in the scanner`);
+    const helper = scan.relative.endsWith(SOURCE_HELPER);
     const visit = (node: ts.Node) => {
-      if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression))
-        scanCall(scan, node, node.expression.name.text);
+      if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression)) {
+        const method = node.expression.name.text;
+        // The helper's own calls may only list custom objects: anything else it did would be unseen.
+        if (helper && !/^list(Cluster|Namespaced)CustomObject$/.test(method))
+          unresolved.push(
+            `${scan.relative}:${lineOf(scan, node)} ${method}: a call in ${SOURCE_HELPER} other than a list`,
+          );
+        scanCall(scan, node, method);
+      }
+      if (
+        ts.isCallExpression(node) &&
+        ts.isIdentifier(node.expression) &&
+        node.expression.text === 'customObjectSource'
+      )
+        scanSourceHelper(scan, node);
       scanRaw(scan, node);
       ts.forEachChild(node, visit);
     };

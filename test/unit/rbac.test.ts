@@ -104,6 +104,8 @@ describe('the scanner', () => {
         "  void apps.replaceNamespacedDeploymentScale({ name: 'x', namespace: 'y', body: {} });",
         "  void custom.deleteNamespacedCustomObject({ ...target, namespace: 'y', name: 'x' });",
         "  new ResilientInformer({ path: '/api/v1/pods', list: () => core.listPodForAllNamespaces() });",
+        "  new ResilientInformer({ ...customObjectSource(custom, { group: 'argoproj.io', version: 'v1', plural: 'gadgets' }, undefined) });",
+        "  void customObjectSource(custom, { group: 'keyrotor.dev', version: 'v1alpha1', plural: 'widgets' }, undefined);",
         "  void fetch('https://example.invalid/api/v1/secrets');",
         '}',
       ].join('\n'),
@@ -116,7 +118,15 @@ describe('the scanner', () => {
       'keyrotor.dev|widgets|delete',
       '|pods|list',
       '|pods|watch',
+      // kube/informer-sources.ts: an informer made with the helper lists and watches its resource.
+      'argoproj.io|gadgets|list',
+      'argoproj.io|gadgets|watch',
+      'keyrotor.dev|widgets|list',
+      'keyrotor.dev|widgets|watch',
     ]);
-    expect(scan.unresolved).toEqual(['more.ts:10 fetch: a raw request']);
+    expect(scan.unresolved).toEqual([
+      'more.ts:11 customObjectSource: not inside an informer',
+      'more.ts:12 fetch: a raw request',
+    ]);
   });
 });

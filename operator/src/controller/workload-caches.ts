@@ -9,6 +9,7 @@ import { ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION } from '../api/names.ts'
 import { makeClient } from '../kube/client.ts';
 import { errorFields } from '../kube/errors.ts';
 import { ResilientInformer, type Change, type ListPage } from '../kube/informer.ts';
+import { customObjectSource } from '../kube/informer-sources.ts';
 import { WorkloadsWriter } from '../kube/workloads-writes.ts';
 import {
   workloadView,
@@ -115,15 +116,12 @@ export class WorkloadCaches {
     const custom = makeClient(this.#options.kc, CustomObjectsApi, this.#options.clientOptions);
     return new ResilientInformer<WorkloadObject>({
       ...this.#common('Rollout', namespace),
-      path: `/apis/${ROLLOUT_GROUP}/${ROLLOUT_VERSION}${where(namespace)}/${ROLLOUT_PLURAL}`,
-      list: async (page: ListPage) => {
-        const rollouts = { group: ROLLOUT_GROUP, version: ROLLOUT_VERSION, plural: ROLLOUT_PLURAL, ...page };
-        return (
-          namespace === undefined
-            ? await custom.listClusterCustomObject({ ...rollouts })
-            : await custom.listNamespacedCustomObject({ ...rollouts, namespace })
-        ) as KubernetesListObject<WorkloadObject>;
-      },
+      ...customObjectSource<WorkloadObject>(
+        custom,
+        { group: ROLLOUT_GROUP, version: ROLLOUT_VERSION, plural: ROLLOUT_PLURAL },
+        namespace,
+        { paged: true },
+      ),
     });
   }
 
