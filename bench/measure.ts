@@ -150,7 +150,8 @@ export async function probe(ctx: Context, operator: OperatorProcess): Promise<Pr
   };
 }
 
-const WARN = 40;
+/** The operator logs its levels by name (observability/logger.ts); pino's numbers are taken too. */
+const PROBLEM_LEVELS = new Set<unknown>(['warn', 'error', 'fatal', 40, 50, 60]);
 /**
  * The operator's warnings and errors since a probe, counted by message, call and reason (its log
  * lines carry no key material: test/security/key-leaks.test.ts), so a run's failures are on record.
@@ -158,7 +159,7 @@ const WARN = 40;
 export function problems(lines: readonly Record<string, unknown>[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const line of lines) {
-    if (typeof line.level !== 'number' || line.level < WARN) continue;
+    if (!PROBLEM_LEVELS.has(line.level)) continue;
     const error = (typeof line.error === 'object' && line.error !== null ? line.error : {}) as Record<
       string,
       unknown
