@@ -1,0 +1,3 @@
+module keyrotor.dev/verify
+
+go 1.24
