@@ -81,7 +81,12 @@ export class AuditLog {
     if (handle === undefined) return;
     try {
       const { size } = await handle.stat();
-      if (size <= this.#offset) return;
+      // Shorter than what was read: rotated or truncated, and the counts would silently stop.
+      if (size < this.#offset)
+        throw new Error(
+          `the audit log ${this.#file} shrank from ${this.#offset} to ${size} bytes (rotated?)`,
+        );
+      if (size === this.#offset) return;
       const buffer = Buffer.alloc(size - this.#offset);
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.#offset);
       this.#offset += bytesRead;

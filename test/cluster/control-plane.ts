@@ -354,6 +354,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ...(options.auditLogFile === undefined ? [] : [
         `--audit-policy-file=${await writeAuditPolicy(runDir, options.auditAllRequests === true)}`,
         `--audit-log-path=${options.auditLogFile}`, '--audit-log-format=json', '--audit-log-mode=blocking',
+        // Never rotated: an unset size means 100 MB (lumberjack's default), which a 10,000-key run passes,
+        // and bench/audit.ts reads one file as it grows.
+        '--audit-log-maxsize=1000000',
       ]),
     ]; // prettier-ignore
     const apiserver = start('kube-apiserver', apiserverArgs);
