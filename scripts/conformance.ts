@@ -15,6 +15,7 @@ import {
   type VerifierDocument,
   type VerifierEntry,
 } from '../operator/src/verify/document.ts';
+import { verifierEntry } from '../operator/src/verify/entry.testing.ts';
 import { Verifier } from '../operator/src/verify/verifier.ts';
 
 export const TESTDATA_DIR = path.resolve(import.meta.dirname, '../verifiers/testdata');
@@ -32,19 +33,9 @@ const NOW = Date.parse('2026-12-01T12:00:00.000Z');
 const HOUR = 3_600_000;
 const at = (offsetMs: number) => new Date(NOW + offsetMs).toISOString();
 
-function entry(key: string, overrides: Partial<VerifierEntry> = {}): VerifierEntry {
-  const sha256 = keyHash(key);
-  return {
-    keyId: sha256.slice(0, 16),
-    sha256,
-    scopes: ['prices:read'],
-    environment: 'production',
-    notBefore: at(-HOUR),
-    notAfter: at(HOUR),
-    consumer: { namespace: 'trading', name: 'bot' },
-    ...overrides,
-  };
-}
+/** A listed key, valid from an hour before the cases' clock to an hour after it, unless overridden. */
+const entry = (key: string, overrides: Partial<VerifierEntry> = {}): VerifierEntry =>
+  verifierEntry(key, NOW, { scopes: ['prices:read'], ...overrides });
 
 const keys = {
   current: testKey('current'),

@@ -39,12 +39,13 @@ export function run(
   args: string[],
   cwd: string,
   env: NodeJS.ProcessEnv = {},
+  timeoutMs = 60_000,
 ): Promise<RunResult> {
   return new Promise((resolve) => {
     execFile(
       file,
       args,
-      { cwd, env: { ...process.env, ...env }, timeout: 60_000 },
+      { cwd, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
         resolve({ code, stdout, stderr });

@@ -2,41 +2,32 @@
 // `npm test` runs all three verifiers against the same conformance cases (verifiers/testdata; the
 // TypeScript one is test/unit/conformance.test.ts). Each runner must show its conformance tests passed,
 // not only exit 0: a runner that found no tests would exit 0 too.
-import { execFile } from 'node:child_process';
 import path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { repoRoot, type RunResult } from './support.ts';
+import { repoRoot, run } from './support.ts';
 
 const verifiers = path.join(repoRoot, 'verifiers');
 /** A cold `go test` compiles the standard library's test dependencies: minutes on two cores. */
 const RUNNER_TIMEOUT_MS = 300_000;
-
-function runner(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(
-      file,
-      args,
-      { cwd, env: { ...process.env, ...env }, timeout: RUNNER_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 describe('the other verifiers pass the conformance cases in their own runners', () => {
   it(
     'Go: go test ./... in verifiers/go (standard library only)',
     async () => {
       // GOFLAGS=-mod=mod and GOTOOLCHAIN=local: no network, and no other Go than this machine's.
-      const result = await runner('go', ['test', '-count=1', '-v', './...'], path.join(verifiers, 'go'), {
-        GOTOOLCHAIN: 'local',
-        GOFLAGS: '-mod=mod',
-        CGO_ENABLED: '0',
-      });
+      const result = await run(
+        'go',
+        ['test', '-count=1', '-v', './...'],
+        path.join(verifiers, 'go'),
+        {
+          GOTOOLCHAIN: 'local',
+          GOFLAGS: '-mod=mod',
+          CGO_ENABLED: '0',
+        },
+        RUNNER_TIMEOUT_MS,
+      );
       expect(result.code, result.stdout + result.stderr).toBe(0);
       for (const test of ['TestConformanceParseKey', 'TestConformanceVerify', 'TestConformanceDocuments'])
         expect(result.stdout).toMatch(new RegExp(`--- PASS: ${test} `));
@@ -49,13 +40,14 @@ describe('the other verifiers pass the conformance cases in their own runners', 
     'Python: python3 -m unittest in verifiers/python (standard library only)',
     async () => {
       // -X dev -W error: warnings (an unclosed file, a deprecated call) fail the run.
-      const result = await runner(
+      const result = await run(
         'python3',
         ['-X', 'dev', '-W', 'error', '-m', 'unittest', '-v'],
         path.join(verifiers, 'python'),
         {
           PYTHONDONTWRITEBYTECODE: '1',
         },
+        RUNNER_TIMEOUT_MS,
       );
       const output = result.stdout + result.stderr;
       expect(result.code, output).toBe(0);

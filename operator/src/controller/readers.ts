@@ -108,7 +108,7 @@ export class ReadersController {
       const where = namespace === undefined ? '' : `/namespaces/${namespace}`;
       const rbacInformer = (kind: 'roles' | 'rolebindings') =>
         new ResilientInformer<RbacObject>({
-          name: `${kind}${namespace ? ` in ${namespace}` : ''}`,
+          name: informerName(kind, namespace),
           kc,
           logger,
           ...watchOptions,
